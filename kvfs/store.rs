@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What put, get and delete mean: keys, their committed versions, and the
+//! private state of each open descriptor.
+//!
+//! A key holds one committed [`Version`] at a time. A version is immutable and
+//! reference counted: readers hold the version that was current when they
+//! opened the key, writers collect their writes in a private buffer and
+//! [`Writer::commit`] swaps a new version in under the key's mutex. Nothing
+//! here touches a kernel pointer; the VFS glue in `vfs.rs` calls in.
+//!
+//! Not done here: time stamps and inode sizes, which belong to the inode and
+//! are updated by the caller through the hook passed to each commit.
+
+use crate::limits::{Limits, Refusal, SharedLimits, Usage};
+use crate::options::Options;
+use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec};
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex, UniqueArc};
+
+/// The bytes of one committed value. Never changed once committed.
+pub(crate) struct Value {
+    bytes: KVVec<u8>,
+}
+
+/// A committed value, shared by the key and every descriptor that reads it.
+pub(crate) type Version = Arc<Value>;
+
+impl Value {
+    fn empty() -> Result<Version> {
+        Ok(Arc::new(
+            Value {
+                bytes: KVVec::new(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn refusal_to_error(refusal: Refusal) -> Error {
+    match refusal {
+        Refusal::ValueTooLarge => EFBIG,
+        Refusal::StoreFull => ENOSPC,
+    }
+}
+
+/// One mounted store: its options, its limits and what it uses of them.
+#[pin_data]
+pub(crate) struct Store {
+    /// The options as mounted or last remounted, for `/proc/mounts`.
+    #[pin]
+    options: Mutex<Options>,
+    /// The limits of `options`, read without a lock on every commit.
+    limits: SharedLimits,
+    usage: Usage,
+}
+
+impl Store {
+    pub(crate) fn new(initial: Options) -> Result<Arc<Store>> {
+        Arc::pin_init(
+            pin_init!(Store {
+                options <- kernel::new_mutex!(initial, "kvfs_store_options"),
+                limits: SharedLimits::new(initial.limits),
+                usage: Usage::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn options(&self) -> Options {
+        *self.options.lock()
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.load()
+    }
+
+    pub(crate) fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// Puts new options in force. Limits below what the store holds are
+    /// refused with EINVAL and nothing changes. The root directory's mode
+    /// and owner are set at mount only.
+    pub(crate) fn reconfigure(&self, new: Options) -> Result {
+        let mut options = self.options.lock();
+        self.limits
+            .replace(new.limits, &self.usage)
+            .map_err(|_| EINVAL)?;
+        options.limits = new.limits;
+        Ok(())
+    }
+}
+
+/// One key: its committed version, guarded by the key's own mutex.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Key {
+    #[pin]
+    current: Mutex<Version>,
+    store: Arc<Store>,
+}
+
+impl Key {
+    /// Creates an empty key in `store`, taking one of its key slots.
+    pub(crate) fn create(store: &Arc<Store>) -> Result<Arc<Key>> {
+        store
+            .usage
+            .reserve_key(&store.limits())
+            .map_err(refusal_to_error)?;
+        let key = Value::empty().and_then(|empty| {
+            Arc::pin_init(
+                pin_init!(Key {
+                    current <- kernel::new_mutex!(empty, "kvfs_key"),
+                    store: store.clone(),
+                }),
+                GFP_KERNEL_ACCOUNT,
+            )
+        });
+        if key.is_err() {
+            store.usage.release_key();
+        }
+        key
+    }
+
+    /// The version current now.
+    pub(crate) fn snapshot(&self) -> Version {
+        self.current.lock().clone()
+    }
+
+    /// Commits a new version built by `make` from the current one, unless a
+    /// limit refuses it. `publish` runs under the key's mutex with the new
+    /// length, so that whatever it records (the inode's size and times) is
+    /// ordered like the commits themselves.
+    fn commit_with(
+        &self,
+        make: impl FnOnce(&[u8]) -> Result<KVVec<u8>>,
+        publish: &mut dyn FnMut(usize),
+    ) -> Result<Version> {
+        let mut current = self.current.lock();
+        let bytes = make(current.as_bytes())?;
+        self.install(&mut current, bytes, publish)
+            .map_err(|(e, _)| e)
+    }
+
+    /// Commits `bytes` as the new version. On failure the bytes come back
+    /// with the error, so the caller keeps them pending.
+    fn commit_bytes(
+        &self,
+        bytes: KVVec<u8>,
+        publish: &mut dyn FnMut(usize),
+    ) -> core::result::Result<Version, (Error, KVVec<u8>)> {
+        let mut current = self.current.lock();
+        self.install(&mut current, bytes, publish)
+    }
+
+    fn install(
+        &self,
+        current: &mut Version,
+        bytes: KVVec<u8>,
+        publish: &mut dyn FnMut(usize),
+    ) -> core::result::Result<Version, (Error, KVVec<u8>)> {
+        // Allocate the version's header first: after the limit check nothing
+        // may fail, so a refused or failed commit leaves the old version.
+        let slot = match UniqueArc::<Value>::new_uninit(GFP_KERNEL_ACCOUNT) {
+            Ok(slot) => slot,
+            Err(_) => return Err((ENOMEM, bytes)),
+        };
+        let limits = self.store.limits();
+        let (old_len, new_len) = (current.len(), bytes.len());
+        if let Err(refusal) = self
+            .store
+            .usage
+            .resize_value(old_len as u64, new_len as u64, &limits)
+        {
+            return Err((refusal_to_error(refusal), bytes));
+        }
+        let version: Version = slot.write(Value { bytes }).into();
+        *current = version.clone();
+        publish(new_len);
+        Ok(version)
+    }
+
+    /// Commits the current value cut or zero-extended to `len` bytes.
+    pub(crate) fn truncate(&self, len: u64, publish: &mut dyn FnMut(usize)) -> Result {
+        let len = self.checked_len(len)?;
+        self.commit_with(|current| resized_copy(current, len), publish)?;
+        Ok(())
+    }
+
+    fn checked_len(&self, len: u64) -> Result<usize> {
+        if len > self.store.limits().max_value {
+            return Err(EFBIG);
+        }
+        usize::try_from(len).map_err(|_| EFBIG)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Key {
+    fn drop(self: Pin<&mut Self>) {
+        let len = self.current.lock().len();
+        self.store.usage.release_value(len as u64);
+        self.store.usage.release_key();
+    }
+}
+
+/// Copies `bytes` into a new buffer of `len` bytes, cutting or zero-filling.
+fn resized_copy(bytes: &[u8], len: usize) -> Result<KVVec<u8>> {
+    let mut copy = KVVec::with_capacity(len, GFP_KERNEL_ACCOUNT)?;
+    let kept = bytes.len().min(len);
+    copy.extend_from_slice(&bytes[..kept], GFP_KERNEL_ACCOUNT)?;
+    copy.extend_with(len - kept, 0, GFP_KERNEL_ACCOUNT)?;
+    Ok(copy)
+}
+
+/// Copies into `out` what `view` holds at `pos`; returns the count copied.
+fn read_at(view: &[u8], pos: u64, out: &mut dyn FnMut(&[u8]) -> Result<usize>) -> Result<usize> {
+    let start = match usize::try_from(pos) {
+        Ok(start) if start < view.len() => start,
+        _ => return Ok(0),
+    };
+    out(&view[start..])
+}
+
+/// A descriptor opened for reading only: it sees one version for its life.
+pub(crate) struct Reader {
+    version: Version,
+}
+
+impl Reader {
+    pub(crate) fn open(key: &Key) -> Reader {
+        Reader {
+            version: key.snapshot(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.version.len()
+    }
+
+    pub(crate) fn read(
+        &self,
+        pos: u64,
+        out: &mut dyn FnMut(&[u8]) -> Result<usize>,
+    ) -> Result<usize> {
+        read_at(self.version.as_bytes(), pos, out)
+    }
+}
+
+/// How a writer's bytes become the next version.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// The private buffer replaces the value.
+    Replace,
+    /// The private buffer is appended to the value current at commit.
+    Append,
+}
+
+/// What a writer has written and not yet committed.
+struct Pending {
+    /// The version the writer started from, or last committed.
+    base: Version,
+    /// Replace: the whole next value, once the writer has changed anything.
+    /// Append: the bytes to append, once there are any.
+    edit: Option<KVVec<u8>>,
+    /// Whether a commit is due (a write, or an O_TRUNC open).
+    dirty: bool,
+}
+
+/// A descriptor opened for writing. Its writes stay private until
+/// [`Writer::commit`].
+#[pin_data]
+pub(crate) struct Writer {
+    key: Arc<Key>,
+    mode: WriteMode,
+    #[pin]
+    pending: Mutex<Pending>,
+}
+
+impl Writer {
+    /// Starts a writer on `key`: empty when `truncate`, otherwise from the
+    /// current version.
+    pub(crate) fn open(
+        key: Arc<Key>,
+        mode: WriteMode,
+        truncate: bool,
+    ) -> Result<Pin<KBox<Writer>>> {
+        let base = key.snapshot();
+        let (edit, dirty) = if truncate && mode == WriteMode::Replace {
+            (Some(KVVec::new()), true)
+        } else {
+            (None, false)
+        };
+        KBox::pin_init(
+            pin_init!(Writer {
+                key,
+                mode,
+                pending <- kernel::new_mutex!(Pending { base, edit, dirty }, "kvfs_writer"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Length of the value as this descriptor sees it.
+    pub(crate) fn len(&self) -> usize {
+        let pending = self.pending.lock();
+        view_len(self.mode, &pending)
+    }
+
+    /// Reads this descriptor's view: its pending value, writes included.
+    pub(crate) fn read(
+        &self,
+        pos: u64,
+        out: &mut dyn FnMut(&[u8]) -> Result<usize>,
+    ) -> Result<usize> {
+        let pending = self.pending.lock();
+        let base = pending.base.as_bytes();
+        match (self.mode, &pending.edit) {
+            (WriteMode::Replace, Some(edit)) => read_at(edit, pos, out),
+            (WriteMode::Replace, None) | (WriteMode::Append, None) => read_at(base, pos, out),
+            (WriteMode::Append, Some(tail)) => {
+                let copied = read_at(base, pos, out)?;
+                if copied > 0 {
+                    return Ok(copied);
+                }
+                read_at(tail, pos.saturating_sub(base.len() as u64), out)
+            }
+        }
+    }
+
+    /// Writes `len` bytes at `pos`, or at the end of this descriptor's view
+    /// when `append` or in append mode, filled by `fill`,
+    /// which returns how many it could supply. Returns the count written and
+    /// the position after it.
+    pub(crate) fn write(
+        &self,
+        pos: u64,
+        len: usize,
+        append: bool,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<(usize, u64)> {
+        let max_value = self.key.store.limits().max_value;
+        let mut pending = self.pending.lock();
+        let start = if append || self.mode == WriteMode::Append {
+            view_len(self.mode, &pending) as u64
+        } else {
+            pos
+        };
+        let end = start.checked_add(len as u64).ok_or(EFBIG)?;
+        if end > max_value {
+            return Err(EFBIG);
+        }
+        let end = usize::try_from(end).map_err(|_| EFBIG)?;
+
+        let base_len = pending.base.len();
+        if pending.edit.is_none() {
+            pending.edit = Some(match self.mode {
+                WriteMode::Replace => resized_copy(pending.base.as_bytes(), base_len)?,
+                WriteMode::Append => KVVec::new(),
+            });
+        }
+        let (edit_start, edit_end) = match self.mode {
+            WriteMode::Replace => (start as usize, end),
+            WriteMode::Append => (start as usize - base_len, end - base_len),
+        };
+        let edit = pending.edit.as_mut().ok_or(EINVAL)?;
+        let old_len = edit.len();
+        if edit.len() < edit_end {
+            edit.extend_with(edit_end - edit.len(), 0, GFP_KERNEL_ACCOUNT)?;
+        }
+        let copied = fill(&mut edit[edit_start..edit_end]);
+        // After a short copy (a fault in the caller's buffer) the value ends
+        // where the copied bytes end, or where it ended before.
+        let kept = old_len.max(edit_start + copied);
+        if kept < edit.len() {
+            *edit = resized_copy(edit, kept)?;
+        }
+        if copied == 0 {
+            return Err(EFAULT);
+        }
+        pending.dirty = true;
+        Ok((copied, (start + copied as u64)))
+    }
+
+    /// Resizes this descriptor's pending value to `len` bytes and commits it.
+    pub(crate) fn truncate(&self, len: u64, publish: &mut dyn FnMut(usize)) -> Result {
+        let len = self.key.checked_len(len)?;
+        let mut pending = self.pending.lock();
+        if self.mode == WriteMode::Append {
+            // An appender has no value of its own to cut; cut the key's.
+            drop(pending);
+            return self.key.truncate(len as u64, publish);
+        }
+        let resized = match &pending.edit {
+            Some(edit) => resized_copy(edit, len)?,
+            None => resized_copy(pending.base.as_bytes(), len)?,
+        };
+        pending.edit = Some(resized);
+        pending.dirty = true;
+        self.commit_locked(&mut pending, publish)
+    }
+
+    /// Makes this descriptor's writes the key's current version. Does nothing
+    /// when there is nothing new. On failure nothing already stored changes
+    /// and the writes stay pending.
+    pub(crate) fn commit(&self, publish: &mut dyn FnMut(usize)) -> Result {
+        let mut pending = self.pending.lock();
+        self.commit_locked(&mut pending, publish)
+    }
+
+    fn commit_locked(&self, pending: &mut Pending, publish: &mut dyn FnMut(usize)) -> Result {
+        if !pending.dirty {
+            return Ok(());
+        }
+        let Some(edit) = pending.edit.take() else {
+            // Dirty without an edit cannot happen; nothing would change.
+            pending.dirty = false;
+            return Ok(());
+        };
+        let version = match self.mode {
+            WriteMode::Replace => match self.key.commit_bytes(edit, publish) {
+                Ok(version) => version,
+                Err((e, edit)) => {
+                    pending.edit = Some(edit);
+                    return Err(e);
+                }
+            },
+            WriteMode::Append => {
+                let tail: &[u8] = &edit;
+                let committed = self.key.commit_with(
+                    |current| {
+                        let mut next = resized_copy(current, current.len())?;
+                        next.extend_from_slice(tail, GFP_KERNEL_ACCOUNT)?;
+                        Ok(next)
+                    },
+                    publish,
+                );
+                match committed {
+                    Ok(version) => version,
+                    Err(e) => {
+                        pending.edit = Some(edit);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        pending.base = version;
+        pending.dirty = false;
+        Ok(())
+    }
+}
+
+fn view_len(mode: WriteMode, pending: &Pending) -> usize {
+    match (mode, &pending.edit) {
+        (WriteMode::Replace, Some(edit)) => edit.len(),
+        (WriteMode::Append, Some(tail)) => pending.base.len() + tail.len(),
+        (_, None) => pending.base.len(),
+    }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs inside the test VM as root: loads kvfs, mounts it at /mnt/kv, does one
+# action, then unmounts, unloads and saves the kernel log.
+#
+# Usage: guest.sh ACTION OUT MODULE [TEST_BINARY...]
+#   test  run each test binary against /mnt/kv
+#   run   an interactive shell with kvfs mounted
+#   demo  a short session of puts, gets, lists and deletes from the shell
+# OUT is a directory shared with the host: it receives dmesg.log and status.
+set -uo pipefail
+
+action=$1 out=$2 module=$3
+shift 3
+
+step() { printf 'guest: %s\n' "$*"; }
+
+finish() {
+    local status=$1
+    if mountpoint -q /mnt/kv; then
+        umount /mnt/kv || status=1
+    fi
+    if grep -q '^kvfs ' /proc/modules; then
+        rmmod kvfs || status=1
+    fi
+    dmesg >"$out/dmesg.log"
+    echo "$status" >"$out/status"
+    exit "$status"
+}
+
+# The host's /mnt is read-only here; a tmpfs gives the mount point a home.
+mount -t tmpfs -o mode=755 tmpfs /mnt
+mkdir /mnt/kv
+insmod "$module" || finish 1
+mount -t kvfs kvfs /mnt/kv || finish 1
+step "kvfs mounted at /mnt/kv"
+
+case $action in
+test)
+    status=0
+    for binary in "$@"; do
+        step "running $(basename "$binary")"
+        (cd /tmp && KVFS_MOUNT=/mnt/kv "$binary" --test-threads=2) || status=1
+    done
+    finish "$status"
+    ;;
+run)
+    cd /mnt/kv
+    echo "kvfs is mounted at /mnt/kv; exit the shell to stop the VM."
+    bash -i
+    cd /
+    finish 0
+    ;;
+demo)
+    cd /mnt/kv || finish 1
+    set -x
+    echo hello >greeting
+    cat greeting
+    mkdir users
+    printf '%s' '{"name":"ada"}' >users/1
+    printf '%s' '{"name":"brian"}' >users/2
+    ls -l . users
+    cat users/1
+    echo
+    mv users/2 users/3
+    ls users
+    rm greeting users/1 users/3
+    rmdir users
+    ls -la
+    df -h /mnt/kv
+    grep kvfs /proc/mounts
+    set +x
+    cd /
+    finish 0
+    ;;
+*)
+    echo "guest: unknown action $action" >&2
+    finish 2
+    ;;
+esac

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Boots the kvfs test VM with virtme-ng and runs one guest action in it.
+#
+# Usage: vm.sh ACTION KERNEL_TREE MODULE [TEST_BINARY...]
+#   ACTION is test, run or demo (see scripts/guest.sh).
+#
+# The guest sees the host's root read-only, as virtme-ng sets it up, plus
+# target/vm read-write: the guest writes its kernel log there. QEMU runs under
+# TCG with 2 vCPUs; set VM_KVM=1 where nested KVM works to use it instead,
+# VM_CPUS and VM_MEMORY to size the guest.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/versions.sh"
+
+action=$1 tree=$2 module=$3
+shift 3
+
+# virtme-ng runs its helpers (virtme-run) from PATH.
+export PATH="$VNG_VENV/bin:$PATH"
+
+out="$(cd "$here/.." && pwd)/target/vm"
+mkdir -p "$out"
+rm -f "$out/dmesg.log" "$out/status"
+
+vng_args=(
+    --run "$tree/arch/x86/boot/bzImage"
+    --cpus "${VM_CPUS:-2}"
+    --memory "${VM_MEMORY:-2G}"
+    --disable-microvm
+    --rwdir "$out"
+)
+if [[ "${VM_KVM:-0}" != 1 ]]; then
+    vng_args+=(--disable-kvm)
+fi
+
+guest=("$here/guest.sh" "$action" "$out" "$module" "$@")
+if [[ $action == run ]]; then
+    # Interactive: virtme-ng gives the guest's shell the terminal.
+    exec "$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}"
+fi
+
+rc=0
+"$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}" </dev/null || rc=$?
+
+if [[ ! -f "$out/status" ]]; then
+    echo "vm: the guest did not finish (no $out/status); exit code $rc" >&2
+    exit 1
+fi
+if [[ ! -f "$out/dmesg.log" ]]; then
+    echo "vm: the guest wrote no kernel log" >&2
+    exit 1
+fi
+# The guest kernel must not have complained, whatever the tests said.
+if grep -nE 'BUG[: ]|WARNING:|Oops|INFO: possible|lockdep|KASAN|UBSAN|kmemleak|Call Trace|general protection' "$out/dmesg.log" >&2; then
+    echo "vm: the guest kernel log has the reports above; full log: $out/dmesg.log" >&2
+    exit 1
+fi
+status=$(cat "$out/status")
+echo "vm: guest finished with status $status; kernel log: $out/dmesg.log" >&2
+exit "$status"

@@ -1,0 +1,7 @@
+//! Userspace tests of kvfs: real programs and system calls against a mounted
+//! store. They run inside the test VM, where `KVFS_MOUNT` names the mount;
+//! each test works in a namespace of its own, so they run in parallel.
+
+mod common;
+mod shell;
+mod std_fs;
