@@ -63,8 +63,8 @@ impl Options {
             let bad = || OptionError::Malformed(option);
             match name {
                 "mode" => next.mode = parse_mode(value).ok_or_else(bad)?,
-                "uid" => next.uid = value.parse().map_err(|_| bad())?,
-                "gid" => next.gid = value.parse().map_err(|_| bad())?,
+                "uid" => next.uid = parse_id(value).ok_or_else(bad)?,
+                "gid" => next.gid = parse_id(value).ok_or_else(bad)?,
                 "max_keys" => next.limits.max_keys = parse_count(value).ok_or_else(bad)?,
                 "max_bytes" => next.limits.max_bytes = parse_size(value).ok_or_else(bad)?,
                 "max_value" => next.limits.max_value = parse_size(value).ok_or_else(bad)?,
@@ -128,6 +128,12 @@ fn write_size(f: &mut fmt::Formatter<'_>, bytes: u64) -> fmt::Result {
 fn parse_mode(text: &str) -> Option<u16> {
     let mode = u16::from_str_radix(text, 8).ok()?;
     (mode <= 0o7777).then_some(mode)
+}
+
+/// Parses a user or group id; `u32::MAX` is the kernel's invalid id.
+fn parse_id(text: &str) -> Option<u32> {
+    let id: u32 = text.parse().ok()?;
+    (id != u32::MAX).then_some(id)
 }
 
 fn parse_count(text: &str) -> Option<u64> {
@@ -248,6 +254,10 @@ mod tests {
             Err(OptionError::Malformed("mode=17777"))
         );
         assert_eq!(parsed("uid=-1"), Err(OptionError::Malformed("uid=-1")));
+        assert_eq!(
+            parsed("gid=4294967295"),
+            Err(OptionError::Malformed("gid=4294967295"))
+        );
         assert_eq!(parsed("max_keys"), Err(OptionError::Malformed("max_keys")));
     }
 

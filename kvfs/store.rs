@@ -100,6 +100,38 @@ impl Store {
     }
 }
 
+/// One namespace (directory) below the root: holds a slot of the store's
+/// `max_keys`, so that directories cannot grow without bound either.
+pub(crate) struct Namespace {
+    store: Arc<Store>,
+}
+
+impl Namespace {
+    /// Takes a slot in `store` for a new namespace.
+    pub(crate) fn create(store: &Arc<Store>) -> Result<Arc<Namespace>> {
+        store
+            .usage
+            .reserve_key(&store.limits())
+            .map_err(refusal_to_error)?;
+        Arc::new(
+            Namespace {
+                store: store.clone(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )
+        .map_err(|e| {
+            store.usage.release_key();
+            e.into()
+        })
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        self.store.usage.release_key();
+    }
+}
+
 /// One key: its committed version, guarded by the key's own mutex.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Key {

@@ -16,7 +16,7 @@
 //! kernel crate's bindings do not cover `fs_context.h`; see docs/design.md.
 
 use crate::options::Options;
-use crate::store::{Key, Reader, Store, WriteMode, Writer};
+use crate::store::{Key, Namespace, Reader, Store, WriteMode, Writer};
 use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::fmt::Write;
@@ -418,8 +418,23 @@ unsafe extern "C" fn kvfs_statfs(
 // Inodes: creation, eviction, attributes.
 // ---------------------------------------------------------------------------
 
+/// What an inode stands for in the store.
+enum Entry {
+    /// A regular file: a key.
+    Key(Arc<Key>),
+    /// A directory below the root.
+    Namespace(Arc<Namespace>),
+    /// The root directory, which takes no slot of the store.
+    Root,
+}
+
+fn is_regular(mode: u32) -> bool {
+    mode & bindings::S_IFMT == bindings::S_IFREG
+}
+
 /// Allocates an inode of `mode` under `dir` (NULL for the root). A regular
-/// file gets a new, empty key of the super block's store.
+/// file gets a new, empty key of the super block's store, and a directory
+/// below the root a namespace slot.
 ///
 /// # Safety
 ///
@@ -431,12 +446,14 @@ unsafe fn new_inode(
     mode: u16,
     idmap: *mut bindings::mnt_idmap,
 ) -> Result<*mut bindings::inode> {
-    let key = if u32::from(mode) & bindings::S_IFMT == bindings::S_IFREG {
-        // SAFETY: The caller promises the store is set up.
-        let store = unsafe { store_of(sb) };
-        Some(Key::create(&store.into())?)
+    // SAFETY: The caller promises the store is set up.
+    let store: Arc<Store> = unsafe { store_of(sb) }.into();
+    let entry = if is_regular(mode.into()) {
+        Entry::Key(Key::create(&store)?)
+    } else if dir.is_null() {
+        Entry::Root
     } else {
-        None
+        Entry::Namespace(Namespace::create(&store)?)
     };
 
     // SAFETY: `sb` is a valid super block.
@@ -455,19 +472,23 @@ unsafe fn new_inode(
         (*inode).i_ino = bindings::get_next_ino() as _;
         bindings::inode_init_owner(idmap, inode, dir, mode);
         bindings::simple_inode_init_ts(inode);
-        match key {
-            Some(key) => {
+        // INVARIANT: `i_private` holds one reference to the inode's key (a
+        // regular file) or namespace (a directory but the root, else NULL)
+        // until `kvfs_evict_inode`.
+        match entry {
+            Entry::Key(key) => {
                 (*inode).i_op = KEY_INODE_OPS.get();
                 (*inode).__bindgen_anon_3.i_fop = KEY_FILE_OPS.get();
-                // INVARIANT: A regular file's `i_private` holds one reference
-                // to its key until `kvfs_evict_inode`.
                 (*inode).i_private = Arc::into_raw(key).cast_mut().cast();
             }
-            None => {
+            Entry::Namespace(_) | Entry::Root => {
                 (*inode).i_op = DIR_INODE_OPS.get();
                 (*inode).__bindgen_anon_3.i_fop = addr_of!(bindings::simple_dir_operations);
                 // A directory starts with two links: its entry and ".".
                 bindings::inc_nlink(inode);
+                if let Entry::Namespace(namespace) = entry {
+                    (*inode).i_private = Arc::into_raw(namespace).cast_mut().cast();
+                }
             }
         }
     }
@@ -530,16 +551,24 @@ unsafe extern "C" fn kvfs_mkdir(
 
 unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts an inode of ours that nobody uses any more.
-    unsafe {
+    let (entry, mode) = unsafe {
         bindings::truncate_inode_pages_final(addr_of_mut!((*inode).i_data));
         bindings::clear_inode(inode);
-        let key = (*inode).i_private;
-        if !key.is_null() {
-            (*inode).i_private = null_mut();
-            // SAFETY: By the invariant of `new_inode`, `i_private` holds a
-            // reference from `Arc::into_raw`; this gives it back.
-            drop(Arc::from_raw(key.cast::<Key>()));
-        }
+        let entry = (*inode).i_private;
+        (*inode).i_private = null_mut();
+        (entry, (*inode).i_mode)
+    };
+    if entry.is_null() {
+        return;
+    }
+    // By the invariant of `new_inode`, `i_private` held a reference from
+    // `Arc::into_raw` of the type that the mode tells; this gives it back.
+    if is_regular(mode.into()) {
+        // SAFETY: See above.
+        drop(unsafe { Arc::from_raw(entry.cast::<Key>()) });
+    } else {
+        // SAFETY: See above.
+        drop(unsafe { Arc::from_raw(entry.cast::<Namespace>()) });
     }
 }
 
@@ -568,6 +597,7 @@ unsafe fn publish_commit(inode: *mut bindings::inode, len: usize) {
     unsafe {
         let size = addr_of_mut!((*inode).i_size).cast::<AtomicI64>();
         (*size).store(len as i64, Ordering::Release);
+        (*inode).i_blocks = (len as u64).div_ceil(512);
         let now = bindings::inode_set_ctime_current(inode);
         (*inode).i_mtime_sec = now.tv_sec;
         (*inode).i_mtime_nsec = now.tv_nsec as u32;
@@ -622,6 +652,11 @@ unsafe fn setattr(
         }
     }
 
+    if valid & bindings::ATTR_OPEN != 0 {
+        // The times of an O_TRUNC open change when its writer commits.
+        // SAFETY: As the caller promises; `attr` is the caller's to adjust.
+        unsafe { (*attr).ia_valid &= !(bindings::ATTR_MTIME | bindings::ATTR_CTIME) };
+    }
     // SAFETY: As the caller promises; copies mode, owner and times. Size
     // changes were handled above and are not copied by `setattr_copy`.
     unsafe { bindings::setattr_copy(idmap, inode, attr) };

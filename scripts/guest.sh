@@ -6,7 +6,8 @@
 #   test  run each test binary against /mnt/kv
 #   run   an interactive shell with kvfs mounted
 #   demo  a short session of puts, gets, lists and deletes from the shell
-# OUT is a directory shared with the host: it receives dmesg.log and status.
+# OUT is a directory shared with the host: it holds test-args (extra
+# arguments for the test binaries) and receives dmesg.log and status.
 set -uo pipefail
 
 action=$1 out=$2 module=$3
@@ -37,9 +38,10 @@ step "kvfs mounted at /mnt/kv"
 case $action in
 test)
     status=0
+    read -r -a args <"$out/test-args" || true
     for binary in "$@"; do
         step "running $(basename "$binary")"
-        (cd /tmp && KVFS_MOUNT=/mnt/kv "$binary" --test-threads=2) || status=1
+        (cd /tmp && KVFS_MOUNT=/mnt/kv "$binary" --test-threads=2 "${args[@]}") || status=1
     done
     finish "$status"
     ;;

@@ -5,9 +5,10 @@
 #   ACTION is test, run or demo (see scripts/guest.sh).
 #
 # The guest sees the host's root read-only, as virtme-ng sets it up, plus
-# target/vm read-write: the guest writes its kernel log there. QEMU runs under
-# TCG with 2 vCPUs; set VM_KVM=1 where nested KVM works to use it instead,
-# VM_CPUS and VM_MEMORY to size the guest.
+# VM_OUT (default target/vm) read-write: the guest writes its kernel log and
+# exit status there. QEMU runs under TCG with 2 vCPUs; set VM_KVM=1 where
+# nested KVM works to use it instead, VM_CPUS and VM_MEMORY to size the guest.
+# TEST_ARGS is passed to every test binary (a name filter, --nocapture).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,9 +20,11 @@ shift 3
 # virtme-ng runs its helpers (virtme-run) from PATH.
 export PATH="$VNG_VENV/bin:$PATH"
 
-out="$(cd "$here/.." && pwd)/target/vm"
+out="${VM_OUT:-$(cd "$here/.." && pwd)/target/vm}"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 rm -f "$out/dmesg.log" "$out/status"
+printf '%s' "${TEST_ARGS:-}" >"$out/test-args"
 
 vng_args=(
     --run "$tree/arch/x86/boot/bzImage"

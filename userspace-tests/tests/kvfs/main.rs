@@ -3,5 +3,19 @@
 //! each test works in a namespace of its own, so they run in parallel.
 
 mod common;
+
+mod copy;
+mod delete;
+mod events;
+mod get;
+mod limits;
+mod metadata;
+mod mounts;
+mod namespaces;
+mod permissions;
+mod put;
+mod python;
+mod rename;
 mod shell;
 mod std_fs;
+mod unsupported;

@@ -1,0 +1,1 @@
+//! TODO: tests of this area.
