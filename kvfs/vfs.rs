@@ -758,16 +758,12 @@ unsafe extern "C" fn kvfs_fsync(
     to_int(unsafe { commit(file) })
 }
 
-unsafe extern "C" fn kvfs_release(
-    _inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    // A file whose last reference goes without close(2), such as one passed
-    // over a socket and never received, still commits here; nobody is left
-    // to see an error.
-    // SAFETY: The VFS releases an open file of ours once, after its last use.
-    let _ = unsafe { commit(file) };
-    // SAFETY: By the invariant of `kvfs_open`, `private_data` owns the handle.
+unsafe extern "C" fn kvfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // Writes still pending here are dropped: every close(2) has already
+    // tried to commit them in `kvfs_flush` and reported why it could not,
+    // so committing now would make a put that close(2) said had failed.
+    // SAFETY: The VFS releases an open file of ours once, after its last
+    // use; by the invariant of `kvfs_open`, `private_data` owns the handle.
     drop(unsafe { KBox::from_raw((*file).private_data.cast::<Handle>()) });
     0
 }

@@ -28,6 +28,9 @@ finish() {
     exit "$status"
 }
 
+# mount(8) takes a source that names an existing path for that path, so
+# work from / where no "kvfs" entry exists.
+cd /
 # The host's /mnt is read-only here; a tmpfs gives the mount point a home.
 mount -t tmpfs -o mode=755 tmpfs /mnt
 mkdir /mnt/kv
@@ -54,23 +57,23 @@ run)
     ;;
 demo)
     cd /mnt/kv || finish 1
-    set -x
-    echo hello >greeting
-    cat greeting
-    mkdir users
-    printf '%s' '{"name":"ada"}' >users/1
-    printf '%s' '{"name":"brian"}' >users/2
-    ls -l . users
-    cat users/1
-    echo
-    mv users/2 users/3
-    ls users
-    rm greeting users/1 users/3
-    rmdir users
-    ls -la
-    df -h /mnt/kv
-    grep kvfs /proc/mounts
-    set +x
+    # Shows each command as typed at a prompt, then its output.
+    show() {
+        printf '$ %s\n' "$1"
+        bash -c "$1" || finish 1
+    }
+    show 'echo hello > greeting'
+    show 'cat greeting'
+    show 'mkdir users'
+    show "printf '%s\\n' '{\"name\":\"ada\"}' > users/1"
+    show "printf '%s\\n' '{\"name\":\"brian\"}' > users/2"
+    show 'ls -l . users'
+    show 'cat users/1'
+    show 'echo "more" >> greeting && cat greeting'
+    show 'mv users/2 users/3 && ls users'
+    show 'rm greeting users/1 users/3 && rmdir users && ls -la'
+    show 'df -h /mnt/kv'
+    show 'grep kvfs /proc/mounts'
     cd /
     finish 0
     ;;
