@@ -24,7 +24,7 @@ use core::mem::MaybeUninit;
 use core::ptr::{addr_of, addr_of_mut, null_mut};
 use core::sync::atomic::{AtomicI64, Ordering};
 use kernel::bindings;
-use kernel::ffi::{c_char, c_int, c_long, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 
@@ -108,7 +108,7 @@ static DIR_INODE_OPS: Shared<bindings::inode_operations> =
 static KEY_INODE_OPS: Shared<bindings::inode_operations> =
     Shared::new(bindings::inode_operations {
         setattr: Some(kvfs_setattr),
-        getattr: Some(bindings::simple_getattr),
+        getattr: Some(kvfs_getattr),
         // SAFETY: The remaining members of `inode_operations` may be zero.
         ..unsafe { zeroed() }
     });
@@ -602,6 +602,23 @@ unsafe fn publish_commit(inode: *mut bindings::inode, len: usize) {
         (*inode).i_mtime_sec = now.tv_sec;
         (*inode).i_mtime_nsec = now.tv_nsec as u32;
     }
+}
+
+unsafe extern "C" fn kvfs_getattr(
+    idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    request_mask: u32,
+    _flags: c_uint,
+) -> c_int {
+    // `simple_getattr` would report page-cache pages as blocks; a key's
+    // blocks are those of its committed value, kept in `i_blocks`.
+    // SAFETY: The VFS passes a valid path of ours and a `kstat` to fill.
+    unsafe {
+        let inode = (*(*path).dentry).d_inode;
+        bindings::generic_fillattr(idmap, request_mask, inode, stat);
+    }
+    0
 }
 
 unsafe extern "C" fn kvfs_setattr(

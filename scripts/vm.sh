@@ -39,8 +39,11 @@ fi
 
 guest=("$here/guest.sh" "$action" "$out" "$module" "$@")
 if [[ $action == run ]]; then
-    # Interactive: virtme-ng gives the guest's shell the terminal.
-    exec "$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}"
+    # Interactive: virtme-ng gives the terminal to the guest's login shell
+    # only, so the guest script stands in for that shell.
+    printf '#!/bin/bash\nexec %s\n' "${guest[*]@Q}" >"$out/shell"
+    chmod +x "$out/shell"
+    exec "$VNG_VENV/bin/vng" "${vng_args[@]}" --shell "$out/shell"
 fi
 
 rc=0
