@@ -448,6 +448,13 @@ impl Writer {
         self.commit_locked(&mut pending, publish)
     }
 
+    /// Drops whatever this descriptor has pending, committing nothing.
+    pub(crate) fn discard(&self) {
+        let mut pending = self.pending.lock();
+        pending.edit = None;
+        pending.dirty = false;
+    }
+
     fn commit_locked(&self, pending: &mut Pending, publish: &mut dyn FnMut(usize)) -> Result {
         if !pending.dirty {
             return Ok(());

@@ -760,9 +760,30 @@ unsafe fn commit(file: *mut bindings::file) -> Result {
 }
 
 unsafe extern "C" fn kvfs_flush(file: *mut bindings::file, _id: bindings::fl_owner_t) -> c_int {
-    // SAFETY: `flush` is called on every close(2) of an open file of ours;
-    // its error is close(2)'s.
-    to_int(unsafe { commit(file) })
+    // SAFETY: `flush` is called on every close(2) of a descriptor of an
+    // open file of ours, which holds a reference to the file.
+    let (handle, count) = unsafe {
+        let count = addr_of_mut!((*file).f_count).cast::<AtomicI64>();
+        (handle_of(file), (*count).load(Ordering::Relaxed))
+    };
+    let Handle::Writer(writer) = handle else {
+        return 0;
+    };
+    // Another descriptor (a dup, or one a child inherited) still refers to
+    // this open file: the put is not over yet. The last close commits, or
+    // release does if the last reference goes some other way.
+    if count > 1 {
+        return 0;
+    }
+    // SAFETY: As above.
+    match unsafe { commit(file) } {
+        Ok(()) => 0,
+        Err(e) => {
+            // close(2) reports the failed put; it must not happen later.
+            writer.discard();
+            e.to_errno()
+        }
+    }
 }
 
 unsafe extern "C" fn kvfs_fsync(
@@ -776,11 +797,15 @@ unsafe extern "C" fn kvfs_fsync(
 }
 
 unsafe extern "C" fn kvfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // Writes still pending here are dropped: every close(2) has already
-    // tried to commit them in `kvfs_flush` and reported why it could not,
-    // so committing now would make a put that close(2) said had failed.
+    // Writes are still pending here only if the last reference to the file
+    // went without a close(2) that saw it last: a reference held by another
+    // thread's system call during close, or a descriptor in flight over a
+    // socket. Nobody is left to see an error, so this commit is silent.
     // SAFETY: The VFS releases an open file of ours once, after its last
-    // use; by the invariant of `kvfs_open`, `private_data` owns the handle.
+    // use.
+    let _ = unsafe { commit(file) };
+    // SAFETY: By the invariant of `kvfs_open`, `private_data` owns the
+    // handle, and nothing uses the file after release.
     drop(unsafe { KBox::from_raw((*file).private_data.cast::<Handle>()) });
     0
 }

@@ -1,8 +1,12 @@
 //! Setup shared by every test: where kvfs is mounted, a private namespace
 //! per test, and assertions that print enough to debug a failure.
 
-use std::fmt::Write as _;
+use std::fmt::{Debug, Display, Write as _};
+use std::fs::File;
+use std::io;
+use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use tempfile::TempDir;
 use walkdir::WalkDir;
 
@@ -75,5 +79,151 @@ impl Namespace {
             }
         }
         text
+    }
+}
+
+/// A kvfs instance of its own, mounted with chosen options on a fresh
+/// directory under /tmp and unmounted when dropped, for tests that need
+/// limits or settings other than those of the shared mount.
+pub struct Mount {
+    dir: TempDir,
+}
+
+impl Mount {
+    /// Mounts a new kvfs with `options` (as for `mount -o`; empty for the
+    /// defaults), panicking with mount(8)'s output if it refuses.
+    pub fn new(options: &str) -> Mount {
+        Mount::try_new(options).unwrap_or_else(|output| {
+            panic!(
+                "mount -t kvfs -o {options:?} failed:\n{}",
+                describe_output(&output)
+            )
+        })
+    }
+
+    /// Mounts a new kvfs with `options`, or returns what mount(8) said if it
+    /// refuses.
+    pub fn try_new(options: &str) -> Result<Mount, Output> {
+        let dir = tempfile::Builder::new()
+            .prefix("kvfs-mount.")
+            .tempdir_in("/tmp")
+            .expect("creating a mount point in /tmp");
+        // mount(8) would take a source naming an existing path for that
+        // path, so it runs from / where no "kvfs" entry exists.
+        let mut mount = Command::new("mount");
+        mount.current_dir("/").args(["-t", "kvfs"]);
+        if !options.is_empty() {
+            mount.args(["-o", options]);
+        }
+        let output = mount
+            .arg("kvfs")
+            .arg(dir.path())
+            .output()
+            .expect("running mount");
+        if output.status.success() {
+            Ok(Mount { dir })
+        } else {
+            Err(output)
+        }
+    }
+
+    /// The root directory of the mount.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The path of `key` in the mount's root.
+    pub fn key(&self, key: &str) -> PathBuf {
+        self.dir.path().join(key)
+    }
+
+    /// The options `/proc/mounts` shows for the mount.
+    pub fn options(&self) -> String {
+        let mounts = std::fs::read_to_string("/proc/mounts").expect("reading /proc/mounts");
+        let path = self.path().to_string_lossy();
+        mounts
+            .lines()
+            .map(|line| line.split(' ').collect::<Vec<_>>())
+            .find(|fields| fields.len() > 3 && fields[1] == path)
+            .map(|fields| fields[3].to_owned())
+            .unwrap_or_else(|| panic!("{path} is not in /proc/mounts:\n{mounts}"))
+    }
+
+    /// Runs `mount -o remount,OPTIONS` on the mount and returns its output.
+    pub fn remount(&self, options: &str) -> Output {
+        Command::new("mount")
+            .arg("-o")
+            .arg(format!("remount,{options}"))
+            .arg(self.path())
+            .output()
+            .expect("running mount -o remount")
+    }
+
+    /// A description of the mount for failure messages: its options and
+    /// every entry in it with its size.
+    pub fn describe(&self) -> String {
+        let mut text = format!("mount {:?} ({}):\n", self.path(), self.options());
+        for entry in WalkDir::new(self.path()).min_depth(1) {
+            match entry {
+                Ok(entry) => {
+                    let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    let _ = writeln!(text, "  {} ({len} bytes)", entry.path().display());
+                }
+                Err(e) => {
+                    let _ = writeln!(text, "  error: {e}");
+                }
+            }
+        }
+        text
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let output = Command::new("umount").arg(self.path()).output();
+        match output {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => eprintln!(
+                "umount {:?} failed:\n{}",
+                self.path(),
+                describe_output(&output)
+            ),
+            Err(e) => eprintln!("running umount {:?}: {e}", self.path()),
+        }
+    }
+}
+
+/// The exit status, stdout and stderr of a finished program, for failure
+/// messages.
+pub fn describe_output(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Asserts that `result` is the error `errno`; `context` says what was
+/// tried and the state it was tried in.
+#[track_caller]
+pub fn assert_errno<T: Debug>(result: io::Result<T>, errno: i32, context: impl Display) {
+    let expected = io::Error::from_raw_os_error(errno);
+    match result {
+        Err(e) if e.raw_os_error() == Some(errno) => {}
+        other => panic!("expected {expected}, got {other:?}: {context}"),
+    }
+}
+
+/// Closes `file` with close(2) and returns its result. A put commits on
+/// close, and dropping a `File` would throw the commit's error away.
+pub fn close(file: File) -> io::Result<()> {
+    let fd = file.into_raw_fd();
+    // SAFETY: `fd` was just taken out of a `File`, so it is open and nothing
+    // else owns it.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

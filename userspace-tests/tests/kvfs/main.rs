@@ -18,4 +18,5 @@ mod python;
 mod rename;
 mod shell;
 mod std_fs;
+mod stress;
 mod unsupported;
