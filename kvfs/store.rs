@@ -326,10 +326,12 @@ impl Writer {
         truncate: bool,
     ) -> Result<Pin<KBox<Writer>>> {
         let base = key.snapshot();
-        let (edit, dirty) = if truncate && mode == WriteMode::Replace {
-            (Some(KVVec::new()), true)
+        // O_TRUNC decides what the commit does: it replaces the value, even
+        // with O_APPEND, whose writes then go to the end of the new value.
+        let (mode, edit, dirty) = if truncate {
+            (WriteMode::Replace, Some(KVVec::new()), true)
         } else {
-            (None, false)
+            (mode, None, false)
         };
         KBox::pin_init(
             pin_init!(Writer {
@@ -359,11 +361,22 @@ impl Writer {
             (WriteMode::Replace, Some(edit)) => read_at(edit, pos, out),
             (WriteMode::Replace, None) | (WriteMode::Append, None) => read_at(base, pos, out),
             (WriteMode::Append, Some(tail)) => {
-                let copied = read_at(base, pos, out)?;
-                if copied > 0 {
-                    return Ok(copied);
+                // The view is the base followed by the appended bytes.
+                let base_len = base.len() as u64;
+                let mut copied = 0;
+                if pos < base_len {
+                    copied = read_at(base, pos, out)?;
+                    if (copied as u64) < base_len - pos {
+                        // The caller's buffer is full.
+                        return Ok(copied);
+                    }
                 }
-                read_at(tail, pos.saturating_sub(base.len() as u64), out)
+                let tail_pos = (pos + copied as u64).saturating_sub(base_len);
+                match read_at(tail, tail_pos, out) {
+                    Ok(more) => Ok(copied + more),
+                    Err(_) if copied > 0 => Ok(copied),
+                    Err(e) => Err(e),
+                }
             }
         }
     }

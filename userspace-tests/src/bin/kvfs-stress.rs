@@ -23,6 +23,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use userspace_tests::{checksum, Rng};
 
 const KEYS: usize = 8;
 const APPEND_KEY: &str = "log";
@@ -44,38 +45,11 @@ fn main() {
     std::process::exit(coordinate(&dir, seconds, processes, threads));
 }
 
-/// A small deterministic generator (xorshift64*), so runs need no crate.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// FNV-1a, 64-bit.
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The value writer `writer` puts with sequence `seq`: a header line, then a
 /// payload that only those two determine.
 fn make_value(writer: u64, seq: u64, len: usize) -> Vec<u8> {
     let mut rng = Rng::new(writer << 32 ^ seq);
-    let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let payload = rng.bytes(len);
     let mut value = format!("V {writer} {seq} {len} {:016x}\n", checksum(&payload)).into_bytes();
     value.extend_from_slice(&payload);
     value

@@ -10,6 +10,7 @@ mod events;
 mod get;
 mod limits;
 mod metadata;
+mod model;
 mod mounts;
 mod namespaces;
 mod permissions;
