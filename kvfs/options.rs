@@ -53,9 +53,12 @@ impl Options {
     }
 
     /// Applies every option of `text` to `self`. On error `self` is
-    /// unchanged and the error names the offending option.
+    /// unchanged and the error names the offending option. A `max_bytes`
+    /// below the current `max_value` lowers `max_value` with it, unless
+    /// `text` sets `max_value` too.
     pub(crate) fn apply<'a>(&mut self, text: &'a str) -> Result<(), OptionError<'a>> {
         let mut next = *self;
+        let mut max_value_given = false;
         for option in text.split(',').filter(|o| !o.is_empty()) {
             let (name, value) = option
                 .split_once('=')
@@ -67,9 +70,15 @@ impl Options {
                 "gid" => next.gid = parse_id(value).ok_or_else(bad)?,
                 "max_keys" => next.limits.max_keys = parse_count(value).ok_or_else(bad)?,
                 "max_bytes" => next.limits.max_bytes = parse_size(value).ok_or_else(bad)?,
-                "max_value" => next.limits.max_value = parse_size(value).ok_or_else(bad)?,
+                "max_value" => {
+                    next.limits.max_value = parse_size(value).ok_or_else(bad)?;
+                    max_value_given = true;
+                }
                 _ => return Err(OptionError::Unknown(name)),
             }
+        }
+        if !max_value_given {
+            next.limits.max_value = next.limits.max_value.min(next.limits.max_bytes);
         }
         if next.limits.max_value > next.limits.max_bytes {
             return Err(OptionError::Conflict("max_value is larger than max_bytes"));
@@ -275,6 +284,14 @@ mod tests {
             parsed("max_bytes=1k,max_value=2k"),
             Err(OptionError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn a_small_max_bytes_alone_lowers_max_value_with_it() {
+        let options = parsed("max_bytes=1m").unwrap();
+        assert_eq!(options.limits.max_value, 1 << 20);
+        let options = parsed("max_bytes=1g").unwrap();
+        assert_eq!(options.limits.max_value, 16 << 20);
     }
 
     #[test]

@@ -701,16 +701,31 @@ impl Handle {
     }
 }
 
-/// The handle of an open kvfs file.
+/// What kvfs keeps in an open file's `private_data`.
+struct OpenFile {
+    handle: Handle,
+}
+
+/// The open-file state of an open kvfs file.
 ///
 /// # Safety
 ///
 /// `file` is an open kvfs regular file, between `kvfs_open` and
 /// `kvfs_release`, for the whole of `'a`.
-unsafe fn handle_of<'a>(file: *mut bindings::file) -> &'a Handle {
+unsafe fn open_file_of<'a>(file: *mut bindings::file) -> &'a OpenFile {
     // SAFETY: By the invariant of `kvfs_open`, `private_data` points to the
-    // file's handle until release.
-    unsafe { &*(*file).private_data.cast::<Handle>() }
+    // file's `OpenFile` until release.
+    unsafe { &*(*file).private_data.cast::<OpenFile>() }
+}
+
+/// The handle of an open kvfs file.
+///
+/// # Safety
+///
+/// As for [`open_file_of`].
+unsafe fn handle_of<'a>(file: *mut bindings::file) -> &'a Handle {
+    // SAFETY: As the caller promises.
+    &unsafe { open_file_of(file) }.handle
 }
 
 unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
@@ -731,11 +746,12 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
     } else {
         Handle::Reader(Reader::open(&key))
     };
-    match KBox::new(handle, GFP_KERNEL) {
-        Ok(handle) => {
-            // INVARIANT: `private_data` owns the handle until release.
+    let open_file = OpenFile { handle };
+    match KBox::new(open_file, GFP_KERNEL) {
+        Ok(open_file) => {
+            // INVARIANT: `private_data` owns the `OpenFile` until release.
             // SAFETY: The file is ours alone during open.
-            unsafe { (*file).private_data = KBox::into_raw(handle).cast() };
+            unsafe { (*file).private_data = KBox::into_raw(open_file).cast() };
             0
         }
         Err(_) => ENOMEM.to_errno(),
@@ -760,18 +776,19 @@ unsafe fn commit(file: *mut bindings::file) -> Result {
 }
 
 unsafe extern "C" fn kvfs_flush(file: *mut bindings::file, _id: bindings::fl_owner_t) -> c_int {
-    // SAFETY: `flush` is called on every close(2) of a descriptor of an
-    // open file of ours, which holds a reference to the file.
-    let (handle, count) = unsafe {
+    // SAFETY: `flush` is called on every close of a descriptor of an open
+    // file of ours, and the closing descriptor still holds a reference.
+    let (open_file, count) = unsafe {
         let count = addr_of_mut!((*file).f_count).cast::<AtomicI64>();
-        (handle_of(file), (*count).load(Ordering::Relaxed))
+        (open_file_of(file), (*count).load(Ordering::Relaxed))
     };
-    let Handle::Writer(writer) = handle else {
+    let Handle::Writer(writer) = &open_file.handle else {
         return 0;
     };
-    // Another descriptor (a dup, or one a child inherited) still refers to
-    // this open file: the put is not over yet. The last close commits, or
-    // release does if the last reference goes some other way.
+    // A put ends when the last descriptor of its open file is closed. While
+    // another one exists (a dup, a copy in a child process, a system call in
+    // progress on it), its holder may still write, so committing now could
+    // publish half a value; the last close commits, or release does.
     if count > 1 {
         return 0;
     }
@@ -797,16 +814,16 @@ unsafe extern "C" fn kvfs_fsync(
 }
 
 unsafe extern "C" fn kvfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // Writes are still pending here only if the last reference to the file
-    // went without a close(2) that saw it last: a reference held by another
-    // thread's system call during close, or a descriptor in flight over a
-    // socket. Nobody is left to see an error, so this commit is silent.
+    // Writes are still pending here if the last reference to the file went
+    // without a close that saw itself last: two holders closed at once, or
+    // a descriptor was in flight over a socket. Nobody is left to see an
+    // error, so this commit is silent.
     // SAFETY: The VFS releases an open file of ours once, after its last
     // use.
     let _ = unsafe { commit(file) };
     // SAFETY: By the invariant of `kvfs_open`, `private_data` owns the
-    // handle, and nothing uses the file after release.
-    drop(unsafe { KBox::from_raw((*file).private_data.cast::<Handle>()) });
+    // `OpenFile`, and nothing uses the file after release.
+    drop(unsafe { KBox::from_raw((*file).private_data.cast::<OpenFile>()) });
     0
 }
 

@@ -8,7 +8,8 @@
 # VM_OUT (default target/vm) read-write: the guest writes its kernel log and
 # exit status there. QEMU runs under TCG with 2 vCPUs; set VM_KVM=1 where
 # nested KVM works to use it instead, VM_CPUS and VM_MEMORY to size the guest.
-# TEST_ARGS is passed to every test binary (a name filter, --nocapture).
+# TEST_ARGS is passed to every test binary (a name filter, --nocapture), and
+# every KVFS_* variable is set for them.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,6 +26,10 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 rm -f "$out/dmesg.log" "$out/status"
 printf '%s' "${TEST_ARGS:-}" >"$out/test-args"
+# The tests' own settings (KVFS_MODEL_SEED and the like) go to the guest.
+{ compgen -e | grep '^KVFS_' || true; } | while read -r name; do
+    printf 'export %s=%q\n' "$name" "${!name}"
+done >"$out/test-env"
 
 vng_args=(
     --run "$tree/arch/x86/boot/bzImage"
@@ -32,6 +37,9 @@ vng_args=(
     --memory "${VM_MEMORY:-2G}"
     --disable-microvm
     --rwdir "$out"
+    # Separate slab caches, so that the guest's leak check can count kvfs's
+    # inodes and dentries in their own caches.
+    --append slab_nomerge
 )
 if [[ "${VM_KVM:-0}" != 1 ]]; then
     vng_args+=(--disable-kvm)
@@ -58,8 +66,15 @@ if [[ ! -f "$out/dmesg.log" ]]; then
     exit 1
 fi
 # The guest kernel must not have complained, whatever the tests said.
-if grep -nE 'BUG[: ]|WARNING:|Oops|INFO: possible|lockdep|KASAN|UBSAN|kmemleak|Call Trace|general protection' "$out/dmesg.log" >&2; then
+# A memory cgroup running out prints a stack trace too, as a normal report,
+# so traces alone do not count; the headers of real reports do.
+if grep -nE 'BUG[: ]|WARNING:|Oops|INFO: (possible|task)|lockdep|KASAN|UBSAN|kmemleak|general protection|soft lockup|hard LOCKUP|detected stalls' "$out/dmesg.log" >&2; then
     echo "vm: the guest kernel log has the reports above; full log: $out/dmesg.log" >&2
+    exit 1
+fi
+# What kvfs logs must never reveal a kernel address.
+if grep -E 'kvfs' "$out/dmesg.log" | grep -nE '(0x)?ffff[0-9a-f]{12}' >&2; then
+    echo "vm: kvfs logged a kernel address (above)" >&2
     exit 1
 fi
 status=$(cat "$out/status")

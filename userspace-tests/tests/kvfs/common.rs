@@ -10,6 +10,11 @@ use std::process::{Command, Output};
 use tempfile::TempDir;
 use walkdir::WalkDir;
 
+use std::ffi::CString;
+use std::fs;
+use std::mem::ManuallyDrop;
+use std::os::unix::ffi::OsStrExt;
+
 /// The mount point of the kvfs under test.
 pub fn mount() -> PathBuf {
     let mount = std::env::var_os("KVFS_MOUNT")
@@ -178,6 +183,31 @@ impl Mount {
     }
 }
 
+impl Mount {
+    /// Calls umount2(2) on the mount and returns its result, leaving the
+    /// `Mount` to be dropped later (which unmounts it, if this did not).
+    pub fn try_unmount(&self) -> io::Result<()> {
+        let path = CString::new(self.path().as_os_str().as_bytes()).unwrap();
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Unmounts the mount with umount2(2) and removes its mount point,
+    /// returning umount2's error if it refuses (the drop then tries again).
+    pub fn unmount(self) -> io::Result<()> {
+        self.try_unmount()?;
+        let unmounted = ManuallyDrop::new(self);
+        // SAFETY: `unmounted` is never dropped or used again, so `dir` is
+        // moved out of it exactly once.
+        let dir = unsafe { std::ptr::read(&unmounted.dir) };
+        dir.close()
+    }
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
         let output = Command::new("umount").arg(self.path()).output();
@@ -225,5 +255,98 @@ pub fn close(file: File) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// A child cgroup of the cgroup v2 root with the memory controller enabled,
+/// removed when dropped (along with the cgroup2 mount, if it had to make
+/// one). Anything charged to it must be freed first: declare it before the
+/// `Mount` whose values it is charged for.
+pub struct MemoryCgroup {
+    path: PathBuf,
+    hierarchy: Option<TempDir>,
+}
+
+impl MemoryCgroup {
+    /// Creates the cgroup `kvfs-NAME.PID`, mounting cgroup2 if the guest
+    /// has not.
+    pub fn new(name: &str) -> MemoryCgroup {
+        let mounts = fs::read_to_string("/proc/mounts").unwrap();
+        let mounted = mounts
+            .lines()
+            .map(|line| line.split(' ').collect::<Vec<_>>())
+            .find(|fields| fields.len() > 2 && fields[2] == "cgroup2")
+            .map(|fields| PathBuf::from(fields[1]));
+        let (root, hierarchy) = match mounted {
+            Some(root) => (root, None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("cgroup2.")
+                    .tempdir_in("/tmp")
+                    .unwrap();
+                let output = Command::new("mount")
+                    .args(["-t", "cgroup2", "none"])
+                    .arg(dir.path())
+                    .output()
+                    .unwrap();
+                assert!(
+                    output.status.success(),
+                    "the guest kernel cannot mount cgroup2:\n{}",
+                    describe_output(&output)
+                );
+                (dir.path().to_owned(), Some(dir))
+            }
+        };
+
+        let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap();
+        assert!(
+            controllers.split_whitespace().any(|c| c == "memory"),
+            "the guest kernel has no memory controller; cgroup.controllers of {root:?}: \
+             {controllers:?}"
+        );
+        fs::write(root.join("cgroup.subtree_control"), "+memory")
+            .unwrap_or_else(|e| panic!("enabling the memory controller below {root:?}: {e}"));
+        let path = root.join(format!("kvfs-{name}.{}", std::process::id()));
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating cgroup {path:?}: {e}"));
+        MemoryCgroup { path, hierarchy }
+    }
+
+    /// The cgroup's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets `memory.max`, the most memory the cgroup may be charged
+    /// (`16M`, `max`).
+    pub fn set_memory_max(&self, max: &str) {
+        let file = self.path.join("memory.max");
+        fs::write(&file, max).unwrap_or_else(|e| panic!("writing {max:?} to {file:?}: {e}"));
+    }
+
+    /// The bytes of memory charged to the cgroup now.
+    pub fn memory_current(&self) -> u64 {
+        let text = fs::read_to_string(self.path.join("memory.current")).unwrap();
+        text.trim().parse().unwrap()
+    }
+
+    /// A named counter of `memory.events` (`max`, `oom`, `oom_kill`).
+    pub fn memory_event(&self, name: &str) -> u64 {
+        let text = fs::read_to_string(self.path.join("memory.events")).unwrap();
+        text.lines()
+            .filter_map(|line| line.split_once(' '))
+            .find(|(key, _)| *key == name)
+            .map(|(_, count)| count.trim().parse().unwrap())
+            .unwrap_or_else(|| panic!("no {name:?} in memory.events:\n{text}"))
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir(&self.path) {
+            eprintln!("removing cgroup {:?}: {e}", self.path);
+        }
+        if let Some(dir) = &self.hierarchy {
+            let _ = Command::new("umount").arg(dir.path()).status();
+        }
     }
 }

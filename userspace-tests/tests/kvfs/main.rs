@@ -8,6 +8,7 @@ mod copy;
 mod delete;
 mod events;
 mod get;
+mod hostile;
 mod limits;
 mod metadata;
 mod model;

@@ -55,6 +55,8 @@ impl ModelFile {
 
 /// One descriptor: the real file and its model.
 struct Open {
+    /// The step and name it was opened with, for failure reports.
+    label: String,
     file: File,
     key: usize,
     pos: usize,
@@ -138,6 +140,7 @@ fn run(seed: u64) -> Result<(), String> {
                     (Ok(file), Some(&key)) => {
                         let snapshot = model.keys[&key].value.clone();
                         opens.push(Open {
+                            label: format!("reader of {name} opened at step {step}"),
                             file,
                             key,
                             pos: 0,
@@ -198,6 +201,7 @@ fn run(seed: u64) -> Result<(), String> {
                             }
                         };
                         opens.push(Open {
+                            label: format!("writer of {name} opened at step {step}"),
                             file,
                             key,
                             pos: 0,
@@ -428,9 +432,28 @@ fn run(seed: u64) -> Result<(), String> {
             Ok(line) => log.push(format!("{step}: {line}")),
             Err(why) => {
                 log.push(format!("{step}: DIVERGED: {why}"));
-                let tail = log[log.len().saturating_sub(25)..].join("\n");
+                let tail = log.join("\n");
+                let open: Vec<String> = opens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        let real = view_of(&o.file);
+                        let same = if real == o.model.view() {
+                            "same"
+                        } else {
+                            "DIFFERENT"
+                        };
+                        format!(
+                            "#{i}: {}: model {} bytes, kvfs {} bytes ({same})",
+                            o.label,
+                            o.model.view().len(),
+                            real.len()
+                        )
+                    })
+                    .collect();
                 return Err(format!(
-                    "seed {seed}, step {step}: {why}\nlast steps:\n{tail}\n{}",
+                    "seed {seed}, step {step}: {why}\nsteps:\n{tail}\nopen after the step:\n{}\n{}",
+                    open.join("\n"),
                     mount.describe()
                 ));
             }
@@ -440,6 +463,16 @@ fn run(seed: u64) -> Result<(), String> {
         drop(open.file);
     }
     Ok(())
+}
+
+/// What a descriptor sees from offset 0, read with pread.
+fn view_of(file: &File) -> Vec<u8> {
+    let mut view = Vec::new();
+    let mut buf = vec![0; 4096];
+    while let Ok(n @ 1..) = file.read_at(&mut buf, view.len() as u64) {
+        view.extend_from_slice(&buf[..n]);
+    }
+    view
 }
 
 /// After a commit, a descriptor's model starts again from what it committed.
