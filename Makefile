@@ -21,7 +21,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The kernel tree to build against: KDIR if given, else the cached test kernel.
 kdir = $$(if [ -n "$(KDIR)" ]; then echo "$(KDIR)"; else scripts/kernel.sh $(PROFILE); fi)
 
-.PHONY: all module setup kernel unit-tests test-binaries test run demo fmt fmtcheck clean
+# Where the module is built: kvfs/ itself, or for another kernel profile a
+# copy of its sources in target/, so that each profile keeps its own kvfs.ko.
+MODDIR := $(if $(PROFILE),$(ROOT)/target/kvfs-$(PROFILE),$(ROOT)/kvfs)
+KO := $(MODDIR)/kvfs.ko
+
+.PHONY: all module setup kernel unit-tests test-binaries test run demo bench fmt fmtcheck clean
 
 all: module
 
@@ -33,10 +38,13 @@ kernel: setup
 
 module: setup
 	@tree=$(kdir); \
-	$(MAKE) --no-print-directory -C "$$tree" M=$(ROOT)/kvfs LLVM=1 ARCH=x86_64 modules
+	if [ "$(MODDIR)" != "$(ROOT)/kvfs" ]; then \
+	  mkdir -p "$(MODDIR)" && cp -u kvfs/Kbuild kvfs/*.rs "$(MODDIR)/"; \
+	fi; \
+	$(MAKE) --no-print-directory -C "$$tree" M=$(MODDIR) LLVM=1 ARCH=x86_64 modules
 
-unit-tests: setup
-	$(CARGO) test -p kvfs
+unit-tests: setup fmtcheck
+	$(CARGO) test -p kvfs -p userspace-tests --lib --bins
 
 # Builds the userspace test binaries and lists them in target/vm/test-binaries.
 test-binaries: setup
@@ -44,15 +52,26 @@ test-binaries: setup
 	@$(CARGO) test -p userspace-tests --no-run --message-format=json-render-diagnostics \
 	  | scripts/test-executables.py >target/vm/test-binaries
 
+# The suite runs in a 2-vCPU guest, then the stress test again on its own in
+# a 4-vCPU guest. With TEST_ARGS set (a filter), only the first run happens.
 test: unit-tests module test-binaries
-	@tree=$(kdir); \
-	scripts/vm.sh test "$$tree" $(ROOT)/kvfs/kvfs.ko $$(cat target/vm/test-binaries)
+	@tree=$(kdir); bins=$$(cat target/vm/test-binaries); \
+	if [ -n "$${TEST_ARGS:-}" ]; then \
+	  scripts/vm.sh test "$$tree" $(KO) $$bins; \
+	else \
+	  TEST_ARGS="--skip stress::" scripts/vm.sh test "$$tree" $(KO) $$bins && \
+	  VM_CPUS=4 VM_OUT=$(ROOT)/target/vm-stress KVFS_MODULE_CYCLES=0 TEST_ARGS="stress::" \
+	    scripts/vm.sh test "$$tree" $(KO) $$bins; \
+	fi
 
 run: module
-	@tree=$(kdir); scripts/vm.sh run "$$tree" $(ROOT)/kvfs/kvfs.ko
+	@tree=$(kdir); scripts/vm.sh run "$$tree" $(KO)
 
 demo: module
-	@tree=$(kdir); scripts/vm.sh demo "$$tree" $(ROOT)/kvfs/kvfs.ko
+	@tree=$(kdir); scripts/vm.sh demo "$$tree" $(KO)
+
+bench: module
+	@tree=$(kdir); scripts/bench.sh "$$tree" $(KO)
 
 fmt:
 	rustfmt --edition 2021 kvfs/*.rs

@@ -813,7 +813,10 @@ unsafe extern "C" fn kvfs_fsync(
     to_int(unsafe { commit(file) })
 }
 
-unsafe extern "C" fn kvfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn kvfs_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // Writes are still pending here if the last reference to the file went
     // without a close that saw itself last: two holders closed at once, or
     // a descriptor was in flight over a socket. Nobody is left to see an

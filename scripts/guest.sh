@@ -128,11 +128,15 @@ test)
         # One test at a time: a test that spawns a process copies every
         # descriptor of the test binary into it until it executes, which
         # holds back the commits of whatever another test is writing.
-        (cd /tmp && KVFS_MOUNT=/mnt/kv "$binary" --test-threads=1 "${args[@]}") || status=1
+        # --show-output prints what passing tests print: the figures of the
+        # stress, model and fault tests.
+        (cd /tmp && KVFS_MOUNT=/mnt/kv "$binary" --test-threads=1 --show-output "${args[@]}") ||
+            status=1
     done
     umount /mnt/kv && rmmod kvfs || status=1
-    if [[ -z "${args[*]}" || "${args[*]}" == --include-ignored ]]; then
-        cycle_module 100 || status=1
+    # KVFS_MODULE_CYCLES=0 skips the load/unload cycles.
+    if ((${KVFS_MODULE_CYCLES:-100} > 0)); then
+        cycle_module "${KVFS_MODULE_CYCLES:-100}" || status=1
     fi
     finish "$status"
     ;;

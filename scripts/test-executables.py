@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Reads cargo's JSON messages on stdin and prints the path of every test
-executable it built, one a line, for the VM to run."""
+"""Reads cargo's JSON messages on stdin and prints the path of every
+integration test executable it built (tests/), one a line, for the VM to
+run. Unit tests of libraries and programs run on the host instead."""
 import json
 import sys
 
@@ -10,5 +11,5 @@ for line in sys.stdin:
     except json.JSONDecodeError:
         continue
     if message.get("reason") == "compiler-artifact" and message.get("executable"):
-        if message.get("profile", {}).get("test"):
+        if message.get("target", {}).get("kind") == ["test"]:
             print(message["executable"])

@@ -55,7 +55,10 @@ if [[ $action == run ]]; then
 fi
 
 rc=0
-"$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}" </dev/null || rc=$?
+"$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}" </dev/null | tee "$out/console.log" ||
+    rc=$?
+# The figures that docs/reliability.md reports, in one place.
+grep -E '^(stress|model|faults):|^guest: module cycles' "$out/console.log" >"$out/figures.txt" || true
 
 if [[ ! -f "$out/status" ]]; then
     echo "vm: the guest did not finish (no $out/status); exit code $rc" >&2
@@ -68,7 +71,8 @@ fi
 # The guest kernel must not have complained, whatever the tests said.
 # A memory cgroup running out prints a stack trace too, as a normal report,
 # so traces alone do not count; the headers of real reports do.
-if grep -nE 'BUG[: ]|WARNING:|Oops|INFO: (possible|task)|lockdep|KASAN|UBSAN|kmemleak|general protection|soft lockup|hard LOCKUP|detected stalls' "$out/dmesg.log" >&2; then
+# (KASAN and lockdep reports begin with BUG: or WARNING:.)
+if grep -nE 'BUG[: ]|WARNING:|Oops|INFO: (possible|task)|DEBUG_LOCKS_WARN_ON|UBSAN:|general protection|soft lockup|hard LOCKUP|detected stalls|suspected memory leak' "$out/dmesg.log" >&2; then
     echo "vm: the guest kernel log has the reports above; full log: $out/dmesg.log" >&2
     exit 1
 fi

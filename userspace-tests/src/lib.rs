@@ -37,3 +37,62 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// The value writer `writer` puts with sequence `seq`: a header line, then a
+/// payload that only those two determine.
+pub fn make_value(writer: u64, seq: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(writer << 32 ^ seq);
+    let payload = rng.bytes(len);
+    let mut value = format!("V {writer} {seq} {len} {:016x}\n", checksum(&payload)).into_bytes();
+    value.extend_from_slice(&payload);
+    value
+}
+
+/// Parses and checks a value; returns its writer and sequence.
+pub fn check_value(value: &[u8]) -> Result<(u64, u64), String> {
+    let newline = value
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| format!("no header in a value of {} bytes", value.len()))?;
+    let header = std::str::from_utf8(&value[..newline]).map_err(|_| "header not UTF-8")?;
+    let fields: Vec<&str> = header.split(' ').collect();
+    let [tag, writer, seq, len, sum] = fields[..] else {
+        return Err(format!("bad header {header:?}"));
+    };
+    let parse = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("bad header {header:?}"))
+    };
+    let (writer, seq, len) = (parse(writer)?, parse(seq)?, parse(len)?);
+    let payload = &value[newline + 1..];
+    if tag != "V" || payload.len() as u64 != len {
+        return Err(format!(
+            "header {header:?} but {} payload bytes",
+            payload.len()
+        ));
+    }
+    if format!("{:016x}", checksum(payload)) != sum {
+        return Err(format!("checksum mismatch under header {header:?}"));
+    }
+    if value != make_value(writer, seq, len as usize) {
+        return Err(format!("payload differs from what {header:?} wrote"));
+    }
+    Ok((writer, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_checks_out_and_a_torn_one_does_not() {
+        let value = make_value(3, 7, 1000);
+        assert_eq!(check_value(&value), Ok((3, 7)));
+        let mut torn = value.clone();
+        torn.truncate(600);
+        assert!(check_value(&torn).is_err());
+        let mut mixed = value.clone();
+        mixed[500..].copy_from_slice(&make_value(4, 1, 1000)[500..]);
+        assert!(check_value(&mixed).is_err());
+    }
+}

@@ -23,7 +23,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use userspace_tests::{checksum, Rng};
+use userspace_tests::{check_value, make_value, Rng};
 
 const KEYS: usize = 8;
 const APPEND_KEY: &str = "log";
@@ -43,48 +43,6 @@ fn main() {
     let processes: usize = args.get(3).map_or(4, |s| s.parse().expect("PROCESSES"));
     let threads: usize = args.get(4).map_or(2, |s| s.parse().expect("THREADS"));
     std::process::exit(coordinate(&dir, seconds, processes, threads));
-}
-
-/// The value writer `writer` puts with sequence `seq`: a header line, then a
-/// payload that only those two determine.
-fn make_value(writer: u64, seq: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(writer << 32 ^ seq);
-    let payload = rng.bytes(len);
-    let mut value = format!("V {writer} {seq} {len} {:016x}\n", checksum(&payload)).into_bytes();
-    value.extend_from_slice(&payload);
-    value
-}
-
-/// Parses and checks a value; returns its writer and sequence.
-fn check_value(value: &[u8]) -> Result<(u64, u64), String> {
-    let newline = value
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| format!("no header in a value of {} bytes", value.len()))?;
-    let header = std::str::from_utf8(&value[..newline]).map_err(|_| "header not UTF-8")?;
-    let fields: Vec<&str> = header.split(' ').collect();
-    let [tag, writer, seq, len, sum] = fields[..] else {
-        return Err(format!("bad header {header:?}"));
-    };
-    let parse = |s: &str| {
-        s.parse::<u64>()
-            .map_err(|_| format!("bad header {header:?}"))
-    };
-    let (writer, seq, len) = (parse(writer)?, parse(seq)?, parse(len)?);
-    let payload = &value[newline + 1..];
-    if tag != "V" || payload.len() as u64 != len {
-        return Err(format!(
-            "header {header:?} but {} payload bytes",
-            payload.len()
-        ));
-    }
-    if format!("{:016x}", checksum(payload)) != sum {
-        return Err(format!("checksum mismatch under header {header:?}"));
-    }
-    if value != make_value(writer, seq, len as usize) {
-        return Err(format!("payload differs from what {header:?} wrote"));
-    }
-    Ok((writer, seq))
 }
 
 fn key_path(dir: &Path, index: usize) -> PathBuf {
@@ -329,22 +287,5 @@ fn coordinate(dir: &Path, seconds: u64, processes: usize, threads: usize) -> i32
         0
     } else {
         1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_value_checks_out_and_a_torn_one_does_not() {
-        let value = make_value(3, 7, 1000);
-        assert_eq!(check_value(&value), Ok((3, 7)));
-        let mut torn = value.clone();
-        torn.truncate(600);
-        assert!(check_value(&torn).is_err());
-        let mut mixed = value.clone();
-        mixed[500..].copy_from_slice(&make_value(4, 1, 1000)[500..]);
-        assert!(check_value(&mixed).is_err());
     }
 }

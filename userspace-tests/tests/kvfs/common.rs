@@ -1,9 +1,10 @@
 //! Setup shared by every test: where kvfs is mounted, a private namespace
-//! per test, and assertions that print enough to debug a failure.
+//! per test, the usual ways to open, read and script against a key, and
+//! assertions that print enough to debug a failure.
 
 use std::fmt::{Debug, Display, Write as _};
-use std::fs::File;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
 use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +15,7 @@ use std::ffi::CString;
 use std::fs;
 use std::mem::ManuallyDrop;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 
 /// The mount point of the kvfs under test.
 pub fn mount() -> PathBuf {
@@ -72,18 +74,160 @@ impl Namespace {
     /// its size.
     pub fn describe(&self) -> String {
         let mut text = format!("namespace {:?}:\n", self.path());
-        for entry in WalkDir::new(self.path()).min_depth(1) {
-            match entry {
-                Ok(entry) => {
-                    let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    let _ = writeln!(text, "  {} ({len} bytes)", entry.path().display());
-                }
-                Err(e) => {
-                    let _ = writeln!(text, "  error: {e}");
-                }
+        describe_entries(self.path(), &mut text);
+        text
+    }
+
+    /// Asserts that `key` holds `expected` for a new reader; `when` says at
+    /// what point of the test. A failure prints both values and the
+    /// namespace.
+    #[track_caller]
+    pub fn assert_value(&self, key: &str, expected: impl AsRef<[u8]>, when: impl Display) {
+        let expected = expected.as_ref();
+        let got = value(&self.key(key));
+        if got != expected {
+            let first = got.iter().zip(expected).position(|(a, b)| a != b);
+            panic!(
+                "{key:?} holds {}, expected {} (first difference at {first:?}), {when}\n{}",
+                show_bytes(&got),
+                show_bytes(expected),
+                self.describe()
+            );
+        }
+    }
+}
+
+/// Adds a line for every entry below `root` to `text`, with its size, for
+/// failure messages.
+fn describe_entries(root: &Path, text: &mut String) {
+    for entry in WalkDir::new(root).min_depth(1) {
+        match entry {
+            Ok(entry) => {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let _ = writeln!(text, "  {} ({len} bytes)", entry.path().display());
+            }
+            Err(e) => {
+                let _ = writeln!(text, "  error: {e}");
             }
         }
-        text
+    }
+}
+
+/// Bytes as escaped text for failure messages, cut short if long.
+fn show_bytes(bytes: &[u8]) -> String {
+    const SHOWN: usize = 64;
+    if bytes.len() <= SHOWN {
+        format!("\"{}\"", bytes.escape_ascii())
+    } else {
+        format!(
+            "{} bytes \"{}\"...",
+            bytes.len(),
+            bytes[..SHOWN].escape_ascii()
+        )
+    }
+}
+
+/// Runs `script` with sh in the namespace's directory.
+pub fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
+    run_script("sh", ns, script)
+}
+
+/// Runs `program -c script` (sh, python3) in the namespace's directory.
+pub fn run_script(program: &str, ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
+    assert_cmd::Command::new(program)
+        .arg("-c")
+        .arg(script)
+        .current_dir(ns.path())
+        .assert()
+}
+
+/// The committed value of the key at `path`, as a new reader sees it.
+pub fn value(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("reading {path:?}: {e}"))
+}
+
+/// The mtime of `path` as (seconds, nanoseconds).
+pub fn mtime(path: &Path) -> (i64, i64) {
+    let meta = fs::metadata(path).unwrap_or_else(|e| panic!("stat of {path:?}: {e}"));
+    (meta.mtime(), meta.mtime_nsec())
+}
+
+/// Everything `file` gives from its current position to the end.
+pub fn rest_of(file: &mut File) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .unwrap_or_else(|e| panic!("reading to the end: {e}"));
+    bytes
+}
+
+/// Opens `path` with `options`, panicking with `how` it was opened.
+fn open_with(path: &Path, options: &OpenOptions, how: &str) -> File {
+    options
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {path:?} {how}: {e}"))
+}
+
+/// Opens `path` for writing with O_TRUNC, as `>` in the shell does.
+pub fn truncating_writer(path: &Path) -> File {
+    open_with(
+        path,
+        OpenOptions::new().write(true).truncate(true),
+        "with O_TRUNC",
+    )
+}
+
+/// Opens `path` for reading and writing with O_TRUNC: a writer that starts
+/// empty and can read its own pending bytes back.
+pub fn truncating_read_writer(path: &Path) -> File {
+    open_with(
+        path,
+        OpenOptions::new().read(true).write(true).truncate(true),
+        "read-write with O_TRUNC",
+    )
+}
+
+/// Opens `path` for reading and writing without O_TRUNC, so that the
+/// writer starts from the committed value.
+pub fn open_editor(path: &Path) -> File {
+    open_with(
+        path,
+        OpenOptions::new().read(true).write(true),
+        "read-write",
+    )
+}
+
+/// Opens `path` with O_APPEND (and O_CREAT), as `>>` in the shell does.
+pub fn appender(path: &Path) -> File {
+    open_with(
+        path,
+        OpenOptions::new().append(true).create(true),
+        "with O_APPEND",
+    )
+}
+
+/// Reads the key at `path` again and again until `finished` says the
+/// thread putting values is done (and at least ten times), asserting that
+/// every read sees a whole value: `len` copies of one byte.
+#[track_caller]
+pub fn assert_reads_see_whole_values(
+    path: &Path,
+    len: usize,
+    finished: impl Fn() -> bool,
+    ns: &Namespace,
+) {
+    let mut reads = 0;
+    while !finished() || reads < 10 {
+        reads += 1;
+        let seen = fs::read(path)
+            .unwrap_or_else(|e| panic!("read {reads} of {path:?}: {e}\n{}", ns.describe()));
+        let first = seen.first().copied();
+        let uniform = seen.iter().all(|&b| Some(b) == first);
+        assert!(
+            seen.len() == len && uniform,
+            "read {reads} of {path:?} saw {} bytes, starting {:?}, uniform: {uniform}",
+            seen.len(),
+            String::from_utf8_lossy(&seen[..seen.len().min(16)])
+        );
     }
 }
 
@@ -168,17 +312,7 @@ impl Mount {
     /// every entry in it with its size.
     pub fn describe(&self) -> String {
         let mut text = format!("mount {:?} ({}):\n", self.path(), self.options());
-        for entry in WalkDir::new(self.path()).min_depth(1) {
-            match entry {
-                Ok(entry) => {
-                    let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    let _ = writeln!(text, "  {} ({len} bytes)", entry.path().display());
-                }
-                Err(e) => {
-                    let _ = writeln!(text, "  error: {e}");
-                }
-            }
-        }
+        describe_entries(self.path(), &mut text);
         text
     }
 }

@@ -1,20 +1,10 @@
 //! Delete: unlink removes a key and rmdir an empty namespace; descriptors
 //! already open keep the version they opened.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use crate::common::{assert_errno, rest_of, sh, truncating_read_writer, Namespace};
+use std::fs::{self, File};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
-
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
 
 #[test]
 fn unlink_removes_the_key() {
@@ -24,15 +14,12 @@ fn unlink_removes_the_key() {
     fs::write(ns.key("other"), b"stays").unwrap();
 
     fs::remove_file(&k).unwrap();
-    let err = fs::metadata(&k).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOENT),
-        "stat: {err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::metadata(&k),
+        libc::ENOENT,
+        format!("stat\n{}", ns.describe()),
     );
-    let err = File::open(&k).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "open: {err}");
+    assert_errno(File::open(&k), libc::ENOENT, "open");
     assert_eq!(ns.tree(), ["other"]);
     assert_eq!(fs::read(ns.key("other")).unwrap(), b"stays");
 }
@@ -50,12 +37,10 @@ fn rm_removes_keys_from_the_shell() {
 #[test]
 fn unlink_of_a_missing_key_fails_with_enoent() {
     let ns = Namespace::new("del_missing");
-    let err = fs::remove_file(ns.key("never")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOENT),
-        "{err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::remove_file(ns.key("never")),
+        libc::ENOENT,
+        ns.describe(),
     );
 }
 
@@ -73,9 +58,7 @@ fn a_reader_open_before_unlink_still_reads_the_value() {
     let mut buf = [0u8; 4];
     reader.read_exact_at(&mut buf, 6).unwrap();
     assert_eq!(&buf, b"here", "pread after unlink");
-    let mut value = Vec::new();
-    reader.read_to_end(&mut value).unwrap();
-    assert_eq!(value, b"still here", "read after unlink");
+    assert_eq!(rest_of(&mut reader), b"still here", "read after unlink");
 }
 
 #[test]
@@ -88,10 +71,12 @@ fn a_reader_of_a_deleted_key_keeps_its_version_when_the_name_is_put_again() {
     fs::remove_file(&k).unwrap();
     fs::write(&k, b"second").unwrap();
 
-    let mut value = Vec::new();
-    reader.read_to_end(&mut value).unwrap();
-    assert_eq!(value, b"first", "the reader of the deleted key");
-    assert_eq!(fs::read(&k).unwrap(), b"second", "{}", ns.describe());
+    assert_eq!(
+        rest_of(&mut reader),
+        b"first",
+        "the reader of the deleted key"
+    );
+    ns.assert_value("k", b"second", "after the put of the name again");
 }
 
 #[test]
@@ -100,12 +85,7 @@ fn a_writer_open_at_unlink_does_not_bring_the_key_back() {
     let k = ns.key("k");
     fs::write(&k, b"old").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_read_writer(&k);
     writer.write_all(b"pending").unwrap();
     fs::remove_file(&k).unwrap();
     writer.write_all(b" more").unwrap();
@@ -135,13 +115,7 @@ fn rmdir_of_a_namespace_with_a_key_fails_with_enotempty() {
     fs::create_dir(ns.key("d")).unwrap();
     fs::write(ns.key("d/k"), b"v").unwrap();
 
-    let err = fs::remove_dir(ns.key("d")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOTEMPTY),
-        "{err}\n{}",
-        ns.describe()
-    );
+    assert_errno(fs::remove_dir(ns.key("d")), libc::ENOTEMPTY, ns.describe());
     assert_eq!(ns.tree(), ["d/", "d/k"]);
     assert_eq!(fs::read(ns.key("d/k")).unwrap(), b"v");
     sh(&ns, "rmdir d")
@@ -154,13 +128,7 @@ fn rmdir_of_a_namespace_with_a_namespace_fails_with_enotempty() {
     let ns = Namespace::new("del_rmdir_sub");
     fs::create_dir_all(ns.key("d/sub")).unwrap();
 
-    let err = fs::remove_dir(ns.key("d")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOTEMPTY),
-        "{err}\n{}",
-        ns.describe()
-    );
+    assert_errno(fs::remove_dir(ns.key("d")), libc::ENOTEMPTY, ns.describe());
     assert_eq!(ns.tree(), ["d/", "d/sub/"]);
 }
 
@@ -182,17 +150,11 @@ fn unlink_and_rmdir_refuse_the_wrong_kind() {
     fs::create_dir(ns.key("d")).unwrap();
     fs::write(ns.key("k"), b"v").unwrap();
 
-    let err = fs::remove_file(ns.key("d")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EISDIR),
-        "unlink of a namespace: {err}"
+    assert_errno(
+        fs::remove_file(ns.key("d")),
+        libc::EISDIR,
+        "unlink of a namespace",
     );
-    let err = fs::remove_dir(ns.key("k")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOTDIR),
-        "rmdir of a key: {err}"
-    );
+    assert_errno(fs::remove_dir(ns.key("k")), libc::ENOTDIR, "rmdir of a key");
     assert_eq!(ns.tree(), ["d/", "k"]);
 }

@@ -1,19 +1,12 @@
 //! Get: a reader sees the version that was current when it opened, in every
 //! read, pread and lseek, whatever puts happen meanwhile.
 
-use crate::common::Namespace;
+use crate::common::{rest_of, truncating_writer, Namespace};
 use assert_cmd::Command;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-
-/// Everything `reader` gives from its current position to the end.
-fn rest_of(reader: &mut File) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).unwrap();
-    bytes
-}
 
 /// The whole of `reader`'s version by pread from offset 0.
 fn pread_all(reader: &File) -> Vec<u8> {
@@ -112,11 +105,7 @@ fn a_reader_keeps_its_version_across_an_fsync_commit() {
     fs::write(&k, b"before").unwrap();
 
     let mut reader = File::open(&k).unwrap();
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_writer(&k);
     writer.write_all(b"after fsync").unwrap();
     writer.sync_all().unwrap();
     assert_reader_keeps(&mut reader, b"before", &k, b"after fsync", &ns);

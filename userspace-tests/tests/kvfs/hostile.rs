@@ -1,7 +1,7 @@
 //! Hostile and abusive input: bad user pointers, huge requests, odd names,
 //! deep trees, many descriptors, busy unmounts and memory exhaustion.
 
-use crate::common::{assert_errno, close, MemoryCgroup, Mount, Namespace};
+use crate::common::{assert_errno, close, open_editor, rest_of, MemoryCgroup, Mount, Namespace};
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -112,16 +112,6 @@ fn read_raw(file: &File, addr: *mut u8, len: usize) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-/// Opens `path` for reading and writing without `O_TRUNC`, so that the
-/// writer starts from the committed value.
-fn open_editor(path: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("opening {path:?} read-write: {e}"))
-}
-
 /// Calls rmdir(2) on `path` exactly as given, `.` and `..` included.
 fn rmdir(path: &Path) -> io::Result<()> {
     let path = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -202,9 +192,11 @@ fn a_read_into_an_unmapped_address_fails_with_efault() {
         libc::EFAULT,
         format!("read(2) of a reader into address 1\n{}", ns.describe()),
     );
-    let mut value = Vec::new();
-    reader.read_to_end(&mut value).unwrap();
-    assert_eq!(value, b"value", "a read after the faults, from offset 0");
+    assert_eq!(
+        rest_of(&mut reader),
+        b"value",
+        "a read after the faults, from offset 0"
+    );
 
     let mut writer = open_editor(&k);
     assert_errno(
@@ -215,9 +207,11 @@ fn a_read_into_an_unmapped_address_fails_with_efault() {
             ns.describe()
         ),
     );
-    let mut value = Vec::new();
-    writer.read_to_end(&mut value).unwrap();
-    assert_eq!(value, b"value", "the writer's read after the fault");
+    assert_eq!(
+        rest_of(&mut writer),
+        b"value",
+        "the writer's read after the fault"
+    );
     close(writer).unwrap();
     assert_eq!(fs::read(&k).unwrap(), b"value", "{}", ns.describe());
 }
@@ -267,20 +261,28 @@ fn pwrite_across_a_fault(
     (result, fs::read(&k).unwrap(), offered[skip..].to_vec())
 }
 
-#[test]
-fn a_pwrite_running_into_an_unmapped_page_stores_exactly_what_it_reports() {
-    let ns = Namespace::new("hostile_short_pwrite");
-    let (result, stored, offered) = pwrite_across_a_fault(&ns, None, 1000);
-    let written = match &result {
+/// The bytes a pwrite(2) across an inaccessible page reported written (none
+/// if it failed with EFAULT), checked to be no more than the `accessible`
+/// ones.
+#[track_caller]
+fn reported_bytes(result: &io::Result<usize>, accessible: usize) -> usize {
+    let written = match result {
         Ok(n) => *n,
         Err(e) if e.raw_os_error() == Some(libc::EFAULT) => 0,
         Err(e) => panic!("pwrite(2) across an inaccessible page: {e}"),
     };
     assert!(
-        written <= offered.len(),
-        "pwrite(2) reported {written} bytes of {} accessible",
-        offered.len()
+        written <= accessible,
+        "pwrite(2) reported {written} bytes of {accessible} accessible"
     );
+    written
+}
+
+#[test]
+fn a_pwrite_running_into_an_unmapped_page_stores_exactly_what_it_reports() {
+    let ns = Namespace::new("hostile_short_pwrite");
+    let (result, stored, offered) = pwrite_across_a_fault(&ns, None, 1000);
+    let written = reported_bytes(&result, offered.len());
     assert!(
         stored == offered[..written],
         "pwrite(2) said {result:?} for a buffer with {} accessible bytes; the stored \
@@ -301,16 +303,7 @@ fn a_pwrite_over_a_value_running_into_an_unmapped_page_edits_only_what_it_report
     let ns = Namespace::new("hostile_short_pwrite_edit");
     let old = vec![b'o'; 3 * page_size()];
     let (result, stored, offered) = pwrite_across_a_fault(&ns, Some(&old), 1000);
-    let written = match &result {
-        Ok(n) => *n,
-        Err(e) if e.raw_os_error() == Some(libc::EFAULT) => 0,
-        Err(e) => panic!("pwrite(2) across an inaccessible page: {e}"),
-    };
-    assert!(
-        written <= offered.len(),
-        "pwrite(2) reported {written} bytes of {} accessible",
-        offered.len()
-    );
+    let written = reported_bytes(&result, offered.len());
     let mut expected = offered[..written].to_vec();
     expected.extend_from_slice(&old[written..]);
     assert!(
@@ -451,10 +444,9 @@ fn a_64m_write_fails_with_efbig_and_writes_nothing() {
         format!("write(2) of 2 GiB with max_value=16m\n{}", mount.describe()),
     );
 
-    let mut pending = Vec::new();
-    writer.read_to_end(&mut pending).unwrap();
     assert_eq!(
-        pending, b"old",
+        rest_of(&mut writer),
+        b"old",
         "the writer's pending value after the refusals"
     );
     close(writer).unwrap();

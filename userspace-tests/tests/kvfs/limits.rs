@@ -1,13 +1,13 @@
 //! The limits of a store (largest value, total value bytes, key count), how
 //! statfs reports them, and the memory cgroup that value memory is charged to.
 
-use crate::common::{assert_errno, close, describe_output, Mount};
+use crate::common::{assert_errno, close, describe_output, MemoryCgroup, Mount};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Puts `value` under `path` and returns what close(2), the commit, said.
@@ -369,73 +369,6 @@ fn stat_f_and_df_show_the_limits() {
     );
 }
 
-/// A child cgroup of the cgroup v2 root with the memory controller
-/// enabled, removed when dropped (along with the cgroup2 mount, if it had to
-/// make one).
-struct MemoryCgroup {
-    path: PathBuf,
-    hierarchy: Option<tempfile::TempDir>,
-}
-
-impl MemoryCgroup {
-    fn new(name: &str) -> MemoryCgroup {
-        let mounts = fs::read_to_string("/proc/mounts").unwrap();
-        let mounted = mounts
-            .lines()
-            .map(|line| line.split(' ').collect::<Vec<_>>())
-            .find(|fields| fields.len() > 2 && fields[2] == "cgroup2")
-            .map(|fields| PathBuf::from(fields[1]));
-        let (root, hierarchy) = match mounted {
-            Some(root) => (root, None),
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("cgroup2.")
-                    .tempdir_in("/tmp")
-                    .unwrap();
-                let output = Command::new("mount")
-                    .args(["-t", "cgroup2", "none"])
-                    .arg(dir.path())
-                    .output()
-                    .unwrap();
-                assert!(
-                    output.status.success(),
-                    "the guest kernel cannot mount cgroup2:\n{}",
-                    describe_output(&output)
-                );
-                (dir.path().to_owned(), Some(dir))
-            }
-        };
-
-        let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap();
-        assert!(
-            controllers.split_whitespace().any(|c| c == "memory"),
-            "the guest kernel has no memory controller; cgroup.controllers of {root:?}: {controllers:?}"
-        );
-        fs::write(root.join("cgroup.subtree_control"), "+memory")
-            .unwrap_or_else(|e| panic!("enabling the memory controller below {root:?}: {e}"));
-        let path = root.join(format!("kvfs-{name}.{}", std::process::id()));
-        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating cgroup {path:?}: {e}"));
-        MemoryCgroup { path, hierarchy }
-    }
-
-    /// The bytes of memory charged to the cgroup now.
-    fn memory_current(&self) -> u64 {
-        let text = fs::read_to_string(self.path.join("memory.current")).unwrap();
-        text.trim().parse().unwrap()
-    }
-}
-
-impl Drop for MemoryCgroup {
-    fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir(&self.path) {
-            eprintln!("removing cgroup {:?}: {e}", self.path);
-        }
-        if let Some(dir) = &self.hierarchy {
-            let _ = Command::new("umount").arg(dir.path()).status();
-        }
-    }
-}
-
 #[test]
 fn value_memory_is_charged_to_the_writers_memory_cgroup() {
     const VALUE: u64 = 8 << 20;
@@ -449,7 +382,7 @@ fn value_memory_is_charged_to_the_writers_memory_cgroup() {
         .arg("-c")
         .arg(r#"echo $$ > "$1/cgroup.procs" && exec dd if=/dev/zero of="$2" bs=1M count=8 status=none"#)
         .arg("sh")
-        .arg(&cgroup.path)
+        .arg(cgroup.path())
         .arg(mount.key("value"))
         .output()
         .unwrap();
@@ -462,6 +395,6 @@ fn value_memory_is_charged_to_the_writers_memory_cgroup() {
         charged >= VALUE / 16 * 15,
         "memory.current of {:?} rose by {charged} bytes ({before} -> {after}) \
          after its process put an {VALUE}-byte value",
-        cgroup.path
+        cgroup.path()
     );
 }

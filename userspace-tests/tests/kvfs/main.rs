@@ -7,6 +7,7 @@ mod common;
 mod copy;
 mod delete;
 mod events;
+mod faults;
 mod get;
 mod hostile;
 mod limits;

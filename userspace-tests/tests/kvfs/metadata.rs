@@ -2,10 +2,9 @@
 //! commit; modes, owners, times and link counts behave as on any Linux
 //! filesystem.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
+use crate::common::{mtime, sh, truncating_writer, Namespace};
 use std::ffi::CString;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -13,23 +12,8 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
-
 fn size(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
-}
-
-/// The mtime of `path` as (seconds, nanoseconds).
-fn mtime(path: &Path) -> (i64, i64) {
-    let meta = fs::metadata(path).unwrap();
-    (meta.mtime(), meta.mtime_nsec())
 }
 
 /// The permission bits of `path`.
@@ -46,6 +30,15 @@ fn now() -> (i64, i64) {
 /// Sleeps long enough that the kernel's coarse clock moves on.
 fn let_the_clock_tick() {
     thread::sleep(Duration::from_millis(50));
+}
+
+/// Puts `value` under `path` and lets the clock tick, so that a later
+/// commit gets a later mtime; returns the mtime of this put.
+fn put_and_let_the_clock_tick(path: &Path, value: &[u8]) -> (i64, i64) {
+    fs::write(path, value).unwrap();
+    let first = mtime(path);
+    let_the_clock_tick();
+    first
 }
 
 #[test]
@@ -65,11 +58,7 @@ fn st_size_stays_at_the_old_size_while_a_writer_has_pending_bytes() {
     let k = ns.key("k");
     fs::write(&k, b"hello").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_writer(&k);
     assert_eq!(size(&k), 5, "after open with O_TRUNC\n{}", ns.describe());
     writer.write_all(b"a longer pending value").unwrap();
     assert_eq!(size(&k), 5, "with bytes pending\n{}", ns.describe());
@@ -91,15 +80,9 @@ fn st_size_stays_at_the_old_size_while_a_writer_has_pending_bytes() {
 fn mtime_changes_when_the_writer_commits_not_at_open() {
     let ns = Namespace::new("meta_mtime");
     let k = ns.key("k");
-    fs::write(&k, b"v1").unwrap();
-    let first = mtime(&k);
-    let_the_clock_tick();
+    let first = put_and_let_the_clock_tick(&k, b"v1");
 
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_writer(&k);
     assert_eq!(mtime(&k), first, "after open with O_TRUNC");
     writer.write_all(b"v2").unwrap();
     let_the_clock_tick();
@@ -122,15 +105,9 @@ fn mtime_changes_when_the_writer_commits_not_at_open() {
 fn mtime_changes_at_fsync() {
     let ns = Namespace::new("meta_mtime_fsync");
     let k = ns.key("k");
-    fs::write(&k, b"v1").unwrap();
-    let first = mtime(&k);
-    let_the_clock_tick();
+    let first = put_and_let_the_clock_tick(&k, b"v1");
 
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_writer(&k);
     writer.write_all(b"v2").unwrap();
     writer.sync_all().unwrap();
     let synced = mtime(&k);
@@ -144,9 +121,7 @@ fn mtime_changes_at_fsync() {
 fn truncate_by_path_updates_the_size_and_mtime() {
     let ns = Namespace::new("meta_truncate");
     let k = ns.key("k");
-    fs::write(&k, b"hello world").unwrap();
-    let first = mtime(&k);
-    let_the_clock_tick();
+    let first = put_and_let_the_clock_tick(&k, b"hello world");
 
     sh(&ns, "truncate -s 3 k").success();
     assert_eq!(size(&k), 3, "{}", ns.describe());

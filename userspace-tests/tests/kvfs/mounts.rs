@@ -61,6 +61,29 @@ fn assert_refused(options: &str, logged: &str) {
     );
 }
 
+/// Asserts that remounting `mount` with `options` fails in mount(8) and
+/// with EINVAL in mount(2), and leaves the options as they were (`before`);
+/// `why` says what makes the options wrong, for the failure message.
+#[track_caller]
+fn assert_remount_refused(mount: &Mount, options: &str, before: &str, why: &str) {
+    let output = mount.remount(options);
+    assert!(
+        !output.status.success(),
+        "remount with {options}{why} succeeded: {}",
+        mount.options()
+    );
+    assert_errno(
+        mount_syscall(mount.path(), libc::MS_REMOUNT, options),
+        libc::EINVAL,
+        format!("mount(2) MS_REMOUNT with {options}"),
+    );
+    assert_eq!(
+        mount.options(),
+        before,
+        "after refused remount with {options}"
+    );
+}
+
 /// The messages of the kernel log (without their timestamps) that contain
 /// `text`.
 fn kernel_log(text: &str) -> Vec<String> {
@@ -245,22 +268,7 @@ fn remount_below_current_use_fails_with_einval_and_changes_nothing() {
     let before = mount.options();
 
     for options in ["max_keys=1", "max_bytes=8191,max_value=4k"] {
-        let output = mount.remount(options);
-        assert!(
-            !output.status.success(),
-            "remount with {options} below 2 keys of 4096 bytes succeeded: {}",
-            mount.options()
-        );
-        assert_errno(
-            mount_syscall(mount.path(), libc::MS_REMOUNT, options),
-            libc::EINVAL,
-            format!("mount(2) MS_REMOUNT with {options}"),
-        );
-        assert_eq!(
-            mount.options(),
-            before,
-            "after refused remount with {options}"
-        );
+        assert_remount_refused(&mount, options, &before, " below 2 keys of 4096 bytes");
     }
     assert_eq!(fs::read(mount.key("a")).unwrap(), [b'a'; 4096]);
     assert_eq!(fs::read(mount.key("b")).unwrap(), [b'b'; 4096]);
@@ -272,22 +280,7 @@ fn remount_with_a_refused_option_fails_with_einval_and_changes_nothing() {
     let mount = Mount::new("max_keys=10");
     let before = mount.options();
     for options in ["max_keys=20,bogus=1", "max_keys=twenty"] {
-        let output = mount.remount(options);
-        assert!(
-            !output.status.success(),
-            "remount with {options} succeeded: {}",
-            mount.options()
-        );
-        assert_errno(
-            mount_syscall(mount.path(), libc::MS_REMOUNT, options),
-            libc::EINVAL,
-            format!("mount(2) MS_REMOUNT with {options}"),
-        );
-        assert_eq!(
-            mount.options(),
-            before,
-            "after refused remount with {options}"
-        );
+        assert_remount_refused(&mount, options, &before, "");
     }
 }
 

@@ -1,21 +1,11 @@
 //! Namespaces and key names: directories of keys, the names kvfs accepts,
 //! and values as arbitrary bytes at any offset.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
+use crate::common::{assert_errno, sh, Namespace};
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
 
 #[test]
 fn mkdir_creates_a_namespace_and_rmdir_removes_it() {
@@ -91,12 +81,10 @@ fn ls_shows_keys_and_namespaces() {
 #[test]
 fn a_key_in_a_missing_namespace_fails_with_enoent() {
     let ns = Namespace::new("ns_missing");
-    let err = fs::write(ns.key("nowhere/k"), b"v").unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOENT),
-        "{err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::write(ns.key("nowhere/k"), b"v"),
+        libc::ENOENT,
+        ns.describe(),
     );
 }
 
@@ -117,19 +105,15 @@ fn a_name_of_255_bytes_works() {
 fn a_name_of_256_bytes_fails_with_enametoolong() {
     let ns = Namespace::new("ns_name_256");
     let name = "k".repeat(256);
-    let err = fs::write(ns.key(&name), b"v").unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENAMETOOLONG),
-        "put: {err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::write(ns.key(&name), b"v"),
+        libc::ENAMETOOLONG,
+        format!("put\n{}", ns.describe()),
     );
-    let err = fs::create_dir(ns.key(&name)).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENAMETOOLONG),
-        "mkdir: {err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::create_dir(ns.key(&name)),
+        libc::ENAMETOOLONG,
+        format!("mkdir\n{}", ns.describe()),
     );
     assert_eq!(ns.tree(), Vec::<String>::new());
 }

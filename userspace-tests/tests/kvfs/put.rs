@@ -2,53 +2,16 @@
 //! value at once on close, fsync or ftruncate; O_TRUNC, plain and O_APPEND
 //! writers start from what the contract says.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
+use crate::common::{
+    appender, assert_reads_see_whole_values, mtime, open_editor, rest_of, sh,
+    truncating_read_writer, truncating_writer, value, Namespace,
+};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::thread;
 use std::time::Duration;
-
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
-
-/// The committed value of the key at `path`, as a new reader sees it.
-fn value(path: &Path) -> Vec<u8> {
-    fs::read(path).unwrap_or_else(|e| panic!("reading {path:?}: {e}"))
-}
-
-/// The mtime of `path` as (seconds, nanoseconds).
-fn mtime(path: &Path) -> (i64, i64) {
-    let meta = fs::metadata(path).unwrap();
-    (meta.mtime(), meta.mtime_nsec())
-}
-
-/// Opens `path` for writing with O_TRUNC, as `>` in the shell does.
-fn truncating_writer(path: &Path) -> File {
-    OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("opening {path:?} with O_TRUNC: {e}"))
-}
-
-/// Opens `path` with O_APPEND (and O_CREAT), as `>>` in the shell does.
-fn appender(path: &Path) -> File {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("opening {path:?} with O_APPEND: {e}"))
-}
 
 #[test]
 fn writes_stay_private_until_the_writer_closes() {
@@ -59,13 +22,15 @@ fn writes_stay_private_until_the_writer_closes() {
     let mut writer = truncating_writer(&k);
     writer.write_all(b"new value").unwrap();
     let mut reader = File::open(&k).unwrap();
-    assert_eq!(value(&k), b"old", "before close\n{}", ns.describe());
+    ns.assert_value("k", b"old", "before close");
 
     drop(writer);
-    assert_eq!(value(&k), b"new value", "after close\n{}", ns.describe());
-    let mut seen = Vec::new();
-    reader.read_to_end(&mut seen).unwrap();
-    assert_eq!(seen, b"old", "a reader opened before the close");
+    ns.assert_value("k", b"new value", "after close");
+    assert_eq!(
+        rest_of(&mut reader),
+        b"old",
+        "a reader opened before the close"
+    );
 }
 
 #[test]
@@ -88,19 +53,13 @@ fn closing_a_duplicate_of_the_writer_does_not_commit() {
     let mut writer = truncating_writer(&k);
     writer.write_all(b"new").unwrap();
     drop(writer.try_clone().unwrap());
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
+    ns.assert_value(
+        "k",
         "old",
-        "after closing a dup(2) of the writer, with the writer still open\n{}",
-        ns.describe()
+        "after closing a dup(2) of the writer, with the writer still open",
     );
     drop(writer);
-    assert_eq!(
-        value(&k),
-        b"new",
-        "after the writer closed\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"new", "after the writer closed");
 }
 
 #[test]
@@ -112,7 +71,7 @@ fn fsync_commits_while_the_writer_is_open() {
     let mut writer = truncating_writer(&k);
     writer.write_all(b"v1").unwrap();
     writer.sync_all().unwrap();
-    assert_eq!(value(&k), b"v1", "after fsync\n{}", ns.describe());
+    ns.assert_value("k", b"v1", "after fsync");
     assert_eq!(fs::metadata(&k).unwrap().len(), 2, "{}", ns.describe());
 }
 
@@ -125,7 +84,7 @@ fn fdatasync_commits_too() {
     let mut writer = truncating_writer(&k);
     writer.write_all(b"v1").unwrap();
     writer.sync_data().unwrap();
-    assert_eq!(value(&k), b"v1", "after fdatasync\n{}", ns.describe());
+    ns.assert_value("k", b"v1", "after fdatasync");
 }
 
 #[test]
@@ -141,24 +100,14 @@ fn writes_after_fsync_are_private_until_the_next_commit() {
     writer.sync_all().unwrap();
 
     writer.write_all(b"+more").unwrap();
-    assert_eq!(
-        value(&k),
-        b"v1",
-        "after a write that follows fsync\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"v1", "after a write that follows fsync");
     writer.sync_all().unwrap();
-    assert_eq!(
-        value(&k),
-        b"v1+more",
-        "after the second fsync\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"v1+more", "after the second fsync");
 
     writer.write_all(b"+last").unwrap();
-    assert_eq!(value(&k), b"v1+more", "before close\n{}", ns.describe());
+    ns.assert_value("k", b"v1+more", "before close");
     drop(writer);
-    assert_eq!(value(&k), b"v1+more+last", "after close\n{}", ns.describe());
+    ns.assert_value("k", b"v1+more+last", "after close");
 }
 
 #[test]
@@ -167,26 +116,18 @@ fn an_o_trunc_writer_starts_empty_and_others_keep_the_old_value() {
     let k = ns.key("k");
     fs::write(&k, b"old value").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
-    let mut own = Vec::new();
-    writer.read_to_end(&mut own).unwrap();
-    assert_eq!(own, b"", "what the O_TRUNC writer reads of its own value");
+    let mut writer = truncating_read_writer(&k);
     assert_eq!(
-        value(&k),
-        b"old value",
-        "while the writer is open\n{}",
-        ns.describe()
+        rest_of(&mut writer),
+        b"",
+        "what the O_TRUNC writer reads of its own value"
     );
+    ns.assert_value("k", b"old value", "while the writer is open");
 
     writer.write_all(b"x").unwrap();
-    assert_eq!(value(&k), b"old value", "after a write\n{}", ns.describe());
+    ns.assert_value("k", b"old value", "after a write");
     drop(writer);
-    assert_eq!(value(&k), b"x", "after close\n{}", ns.describe());
+    ns.assert_value("k", b"x", "after close");
 }
 
 #[test]
@@ -197,9 +138,9 @@ fn a_write_only_writer_without_o_trunc_edits_the_current_value() {
 
     let writer = OpenOptions::new().write(true).open(&k).unwrap();
     writer.write_all_at(b"J", 0).unwrap();
-    assert_eq!(value(&k), b"hello", "before close\n{}", ns.describe());
+    ns.assert_value("k", b"hello", "before close");
     drop(writer);
-    assert_eq!(value(&k), b"Jello", "after close\n{}", ns.describe());
+    ns.assert_value("k", b"Jello", "after close");
 }
 
 #[test]
@@ -208,14 +149,16 @@ fn a_read_write_writer_without_o_trunc_starts_from_the_current_value() {
     let k = ns.key("k");
     fs::write(&k, b"hello").unwrap();
 
-    let mut writer = OpenOptions::new().read(true).write(true).open(&k).unwrap();
-    let mut own = Vec::new();
-    writer.read_to_end(&mut own).unwrap();
-    assert_eq!(own, b"hello", "what the writer reads before writing");
+    let mut writer = open_editor(&k);
+    assert_eq!(
+        rest_of(&mut writer),
+        b"hello",
+        "what the writer reads before writing"
+    );
     writer.write_all_at(b"J", 0).unwrap();
     writer.write_all(b", world").unwrap();
     drop(writer);
-    assert_eq!(value(&k), b"Jello, world", "{}", ns.describe());
+    ns.assert_value("k", b"Jello, world", "after close");
 }
 
 #[test]
@@ -224,31 +167,23 @@ fn a_descriptor_reads_back_its_own_pending_writes() {
     let k = ns.key("k");
     fs::write(&k, b"committed").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .truncate(true)
-        .open(&k)
-        .unwrap();
+    let mut writer = truncating_read_writer(&k);
     writer.write_all(b"pending bytes").unwrap();
     let mut buf = [0u8; 32];
     let n = writer.read_at(&mut buf, 0).unwrap();
     assert_eq!(&buf[..n], b"pending bytes", "pread on the writer");
     writer.seek(SeekFrom::Start(8)).unwrap();
-    let mut rest = Vec::new();
-    writer.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"bytes", "read on the writer after lseek");
+    assert_eq!(
+        rest_of(&mut writer),
+        b"bytes",
+        "read on the writer after lseek"
+    );
     assert_eq!(
         writer.seek(SeekFrom::End(0)).unwrap(),
         13,
         "lseek SEEK_END on the writer"
     );
-    assert_eq!(
-        value(&k),
-        b"committed",
-        "what others see\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"committed", "what others see");
 }
 
 #[test]
@@ -259,26 +194,15 @@ fn an_appender_adds_to_the_value_current_at_commit() {
 
     let mut writer = appender(&k);
     writer.write_all(b"+tail").unwrap();
-    assert_eq!(
-        value(&k),
-        b"base",
-        "before the appender commits\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"base", "before the appender commits");
     fs::write(&k, b"replaced").unwrap();
-    assert_eq!(
-        value(&k),
-        b"replaced",
-        "after another put\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"replaced", "after another put");
 
     drop(writer);
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
+    ns.assert_value(
+        "k",
         "replaced+tail",
-        "the append lands on the value current at commit\n{}",
-        ns.describe()
+        "the append lands on the value current at commit",
     );
 }
 
@@ -291,26 +215,11 @@ fn an_appender_that_fsyncs_appends_each_byte_once() {
     let mut writer = appender(&k);
     writer.write_all(b"+one").unwrap();
     writer.sync_all().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
-        "base+one",
-        "after fsync\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", "base+one", "after fsync");
     writer.write_all(b"+two").unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
-        "base+one",
-        "with bytes pending after fsync\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", "base+one", "with bytes pending after fsync");
     drop(writer);
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
-        "base+one+two",
-        "after close\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", "base+one+two", "after close");
 }
 
 #[test]
@@ -324,18 +233,12 @@ fn the_last_writer_to_commit_wins_whole() {
     first.write_all(b"from the first writer").unwrap();
     second.write_all(b"second").unwrap();
     drop(second);
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
-        "second",
-        "after the second writer closed\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", "second", "after the second writer closed");
     drop(first);
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
+    ns.assert_value(
+        "k",
         "from the first writer",
-        "after the first writer closed\n{}",
-        ns.describe()
+        "after the first writer closed",
     );
 }
 
@@ -446,19 +349,7 @@ fn readers_never_see_a_half_written_value() {
                 }
             }
         });
-        let mut reads = 0;
-        while !writer.is_finished() || reads < 10 {
-            let seen = value(k);
-            reads += 1;
-            let first = seen.first().copied();
-            let uniform = seen.iter().all(|&b| Some(b) == first);
-            assert!(
-                seen.len() == LEN && uniform,
-                "read {reads} saw {} bytes, starting {:?}, uniform: {uniform}",
-                seen.len(),
-                String::from_utf8_lossy(&seen[..seen.len().min(16)])
-            );
-        }
+        assert_reads_see_whole_values(k, LEN, || writer.is_finished(), &ns);
     });
 }
 
@@ -475,7 +366,7 @@ fn o_creat_and_close_without_writing_leaves_an_empty_key() {
     drop(writer);
 
     assert_eq!(ns.tree(), ["k"]);
-    assert_eq!(value(&k), b"", "{}", ns.describe());
+    ns.assert_value("k", b"", "after the creator closed");
     assert_eq!(fs::metadata(&k).unwrap().len(), 0);
 }
 
@@ -488,10 +379,10 @@ fn closing_a_writer_that_wrote_nothing_changes_nothing() {
     thread::sleep(Duration::from_millis(50));
 
     drop(OpenOptions::new().write(true).open(&k).unwrap());
-    drop(OpenOptions::new().read(true).write(true).open(&k).unwrap());
+    drop(open_editor(&k));
     drop(appender(&k));
 
-    assert_eq!(value(&k), b"keep", "{}", ns.describe());
+    ns.assert_value("k", b"keep", "after closing writers that wrote nothing");
     assert_eq!(mtime(&k), before, "mtime (seconds, nanoseconds)");
 }
 
@@ -502,7 +393,7 @@ fn truncate_by_path_commits_at_once() {
     fs::write(&k, b"hello world").unwrap();
 
     sh(&ns, "truncate -s 3 k").success();
-    assert_eq!(value(&k), b"hel", "{}", ns.describe());
+    ns.assert_value("k", b"hel", "after truncate -s 3");
     assert_eq!(fs::metadata(&k).unwrap().len(), 3);
 }
 
@@ -513,10 +404,10 @@ fn truncate_by_path_extends_with_zeros() {
     fs::write(&k, b"abc").unwrap();
 
     sh(&ns, "truncate -s 6 k").success();
-    assert_eq!(value(&k), b"abc\0\0\0", "{}", ns.describe());
+    ns.assert_value("k", b"abc\0\0\0", "after truncate -s 6");
 
     sh(&ns, "truncate -s 4 new").success();
-    assert_eq!(value(&ns.key("new")), b"\0\0\0\0", "a key truncate creates");
+    ns.assert_value("new", b"\0\0\0\0", "a key truncate creates");
 }
 
 #[test]
@@ -528,21 +419,15 @@ fn ftruncate_commits_the_writers_pending_value_resized() {
     let mut writer = truncating_writer(&k);
     writer.write_all(b"pending data").unwrap();
     writer.set_len(7).unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
+    ns.assert_value(
+        "k",
         "pending",
-        "a reader opened after ftruncate, with the writer still open\n{}",
-        ns.describe()
+        "a reader opened after ftruncate, with the writer still open",
     );
     assert_eq!(fs::metadata(&k).unwrap().len(), 7, "{}", ns.describe());
 
     drop(writer);
-    assert_eq!(
-        String::from_utf8_lossy(&value(&k)),
-        "pending",
-        "after close\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", "pending", "after close");
 }
 
 #[test]
@@ -553,12 +438,7 @@ fn ftruncate_extends_with_zeros() {
 
     let writer = OpenOptions::new().write(true).open(&k).unwrap();
     writer.set_len(6).unwrap();
-    assert_eq!(
-        value(&k),
-        b"abc\0\0\0",
-        "with the writer open\n{}",
-        ns.describe()
-    );
+    ns.assert_value("k", b"abc\0\0\0", "with the writer open");
     drop(writer);
-    assert_eq!(value(&k), b"abc\0\0\0", "after close\n{}", ns.describe());
+    ns.assert_value("k", b"abc\0\0\0", "after close");
 }

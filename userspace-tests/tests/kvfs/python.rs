@@ -1,17 +1,12 @@
 //! Python's plain file API against kvfs: open, read, write, os.listdir,
 //! os.rename and os.remove.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
+use crate::common::{run_script, Namespace};
 use std::fs;
 
 /// Runs `script` with python3 in the namespace's directory.
 fn python(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
+    run_script("python3", ns, script)
 }
 
 #[test]

@@ -1,23 +1,15 @@
 //! Rename: mv, rename(2) and renameat2(2) move keys and namespaces
 //! atomically, replace or refuse an existing target, and exchange two names.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
+use crate::common::{
+    assert_errno, assert_reads_see_whole_values, sh, truncating_writer, Namespace,
+};
 use std::ffi::CString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::thread;
-
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
 
 /// Calls renameat2(2) with `flags` on two absolute paths.
 fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
@@ -135,11 +127,7 @@ fn a_writer_of_the_replaced_target_does_not_overwrite_the_new_value() {
     fs::write(ns.key("new"), b"renamed in").unwrap();
     fs::write(ns.key("target"), b"old").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(ns.key("target"))
-        .unwrap();
+    let mut writer = truncating_writer(&ns.key("target"));
     writer.write_all(b"written to the old key").unwrap();
     fs::rename(ns.key("new"), ns.key("target")).unwrap();
     drop(writer);
@@ -153,11 +141,7 @@ fn a_writer_of_a_moved_key_commits_under_the_new_name() {
     let ns = Namespace::new("ren_moved_writer");
     fs::write(ns.key("a"), b"old").unwrap();
 
-    let mut writer = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(ns.key("a"))
-        .unwrap();
+    let mut writer = truncating_writer(&ns.key("a"));
     writer.write_all(b"new").unwrap();
     fs::rename(ns.key("a"), ns.key("b")).unwrap();
     assert_eq!(text(&ns.key("b")), "old", "before the writer closed");
@@ -184,18 +168,7 @@ fn readers_of_a_target_replaced_by_rename_always_find_a_whole_value() {
                 fs::rename(&tmp, ns.key("target")).unwrap();
             }
         });
-        let mut reads = 0;
-        while !renamer.is_finished() || reads < 10 {
-            reads += 1;
-            let seen = fs::read(&target)
-                .unwrap_or_else(|e| panic!("read {reads} of the target: {e}\n{}", ns.describe()));
-            let uniform = seen.iter().all(|&b| Some(b) == seen.first().copied());
-            assert!(
-                seen.len() == LEN && uniform,
-                "read {reads} saw {} bytes, uniform: {uniform}",
-                seen.len()
-            );
-        }
+        assert_reads_see_whole_values(&target, LEN, || renamer.is_finished(), ns);
     });
 }
 
@@ -205,12 +178,10 @@ fn rename_noreplace_fails_with_eexist_when_the_target_exists() {
     fs::write(ns.key("a"), b"a value").unwrap();
     fs::write(ns.key("b"), b"b value").unwrap();
 
-    let err = renameat2(&ns.key("a"), &ns.key("b"), libc::RENAME_NOREPLACE).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EEXIST),
-        "{err}\n{}",
-        ns.describe()
+    assert_errno(
+        renameat2(&ns.key("a"), &ns.key("b"), libc::RENAME_NOREPLACE),
+        libc::EEXIST,
+        ns.describe(),
     );
     assert_eq!(ns.tree(), ["a", "b"]);
     assert_eq!(text(&ns.key("a")), "a value");
@@ -271,12 +242,10 @@ fn rename_exchange_with_a_missing_name_fails_with_enoent() {
     let ns = Namespace::new("ren_exchange_missing");
     fs::write(ns.key("a"), b"a value").unwrap();
 
-    let err = renameat2(&ns.key("a"), &ns.key("b"), libc::RENAME_EXCHANGE).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOENT),
-        "{err}\n{}",
-        ns.describe()
+    assert_errno(
+        renameat2(&ns.key("a"), &ns.key("b"), libc::RENAME_EXCHANGE),
+        libc::ENOENT,
+        ns.describe(),
     );
     assert_eq!(ns.tree(), ["a"]);
 }
@@ -309,12 +278,10 @@ fn renaming_a_namespace_over_a_non_empty_one_fails_with_enotempty() {
     fs::create_dir(ns.key("b")).unwrap();
     fs::write(ns.key("b/k"), b"v").unwrap();
 
-    let err = fs::rename(ns.key("a"), ns.key("b")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOTEMPTY),
-        "{err}\n{}",
-        ns.describe()
+    assert_errno(
+        fs::rename(ns.key("a"), ns.key("b")),
+        libc::ENOTEMPTY,
+        ns.describe(),
     );
     assert_eq!(ns.tree(), ["a/", "b/", "b/k"]);
 
@@ -329,23 +296,20 @@ fn rename_refuses_to_mix_keys_and_namespaces() {
     fs::write(ns.key("k"), b"v").unwrap();
     fs::create_dir(ns.key("d")).unwrap();
 
-    let err = fs::rename(ns.key("k"), ns.key("d")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EISDIR),
-        "key over namespace: {err}"
+    assert_errno(
+        fs::rename(ns.key("k"), ns.key("d")),
+        libc::EISDIR,
+        "key over namespace",
     );
-    let err = fs::rename(ns.key("d"), ns.key("k")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::ENOTDIR),
-        "namespace over key: {err}"
+    assert_errno(
+        fs::rename(ns.key("d"), ns.key("k")),
+        libc::ENOTDIR,
+        "namespace over key",
     );
-    let err = fs::rename(ns.key("d"), ns.key("d/inside")).unwrap_err();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EINVAL),
-        "namespace into itself: {err}"
+    assert_errno(
+        fs::rename(ns.key("d"), ns.key("d/inside")),
+        libc::EINVAL,
+        "namespace into itself",
     );
     assert_eq!(ns.tree(), ["d/", "k"], "{}", ns.describe());
 }

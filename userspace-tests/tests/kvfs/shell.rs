@@ -1,16 +1,6 @@
 //! Put, get, list and delete from the shell: echo, printf, cat, ls and rm.
 
-use crate::common::Namespace;
-use assert_cmd::Command;
-
-/// Runs `script` with sh in the namespace's directory.
-fn sh(ns: &Namespace, script: &str) -> assert_cmd::assert::Assert {
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(ns.path())
-        .assert()
-}
+use crate::common::{sh, Namespace};
 
 #[test]
 fn echo_puts_and_cat_gets() {

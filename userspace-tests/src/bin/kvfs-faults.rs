@@ -1,0 +1,107 @@
+//! kvfs-faults: random puts, gets, appends, renames, deletes and namespace
+//! changes in DIR while the kernel fails slab allocations that kvfs makes
+//! for this process (failslab with `task-filter` and a stack filter on
+//! kvfs's code, which the caller configures).
+//!
+//! Usage: kvfs-faults DIR OPERATIONS SEED
+//!
+//! Every call must either succeed or fail cleanly: with ENOMEM, or with the
+//! errno its own situation explains (ENOENT for a key that is not there,
+//! and so on). A value read must be whole. The program prints what it
+//! committed, so that the caller can check the store afterwards, and the
+//! figures: operations, clean failures, violations. It exits with 1 on a
+//! violation.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use userspace_tests::{check_value, make_value, Rng};
+
+const KEYS: usize = 6;
+/// ENOMEM on Linux.
+const ENOMEM: i32 = 12;
+
+fn set_make_it_fail(on: bool) {
+    // The write itself may fail while faults are on; retry until it lands.
+    for _ in 0..1000 {
+        if fs::write("/proc/self/make-it-fail", if on { "1" } else { "0" }).is_ok() {
+            return;
+        }
+    }
+    panic!("cannot write /proc/self/make-it-fail");
+}
+
+/// An errno that the situation of a call explains, besides ENOMEM.
+fn explained(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound | ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+    ) || e.raw_os_error() == Some(ENOMEM)
+}
+
+fn key(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("k{index}"))
+}
+
+fn put(path: &Path, value: &[u8]) -> std::io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(value)?;
+    file.sync_all()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = PathBuf::from(args.get(1).expect("usage: kvfs-faults DIR OPERATIONS SEED"));
+    let operations: u64 = args.get(2).map_or(2000, |s| s.parse().expect("OPERATIONS"));
+    let seed: u64 = args.get(3).map_or(1, |s| s.parse().expect("SEED"));
+    let mut rng = Rng::new(seed);
+    let writer = u64::from(std::process::id());
+    let mut report = Vec::new();
+    let (mut ok, mut enomem, mut violations) = (0u64, 0u64, Vec::new());
+
+    set_make_it_fail(true);
+    for seq in 1..=operations {
+        let k = key(&dir, rng.below(KEYS));
+        let result = match rng.below(10) {
+            0..=2 => {
+                let value = make_value(writer, seq, rng.below(20_000));
+                let result = put(&k, &value);
+                if result.is_ok() {
+                    report.push(format!("put {writer} {seq}"));
+                }
+                result
+            }
+            3..=5 => fs::read(&k).map(|value| {
+                if !value.is_empty() {
+                    if let Err(why) = check_value(&value) {
+                        violations.push(format!("read of {}: {why}", k.display()));
+                    }
+                }
+            }),
+            6 => OpenOptions::new()
+                .append(true)
+                .open(dir.join("log"))
+                .and_then(|mut f| f.write_all(format!("A {writer} {seq}\n").as_bytes())),
+            7 => fs::rename(&k, key(&dir, rng.below(KEYS))),
+            8 => fs::remove_file(&k),
+            _ => fs::create_dir(dir.join("ns")).and_then(|()| fs::remove_dir(dir.join("ns"))),
+        };
+        match result {
+            Ok(()) => ok += 1,
+            Err(e) if e.raw_os_error() == Some(ENOMEM) => enomem += 1,
+            Err(e) if explained(&e) => ok += 1,
+            Err(e) => violations.push(format!("operation {seq} on {}: {e}", k.display())),
+        }
+    }
+    set_make_it_fail(false);
+
+    for line in &report {
+        println!("{line}");
+    }
+    println!("faults: {operations} operations, {ok} done, {enomem} failed with ENOMEM");
+    println!("faults: {} violations", violations.len());
+    for violation in violations.iter().take(20) {
+        println!("faults: violation: {violation}");
+    }
+    std::process::exit(i32::from(!violations.is_empty()));
+}
