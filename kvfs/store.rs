@@ -113,16 +113,14 @@ impl Namespace {
             .usage
             .reserve_key(&store.limits())
             .map_err(refusal_to_error)?;
-        Arc::new(
+        // If the allocation fails, `Arc::new` drops the namespace, whose
+        // destructor gives the slot back.
+        Ok(Arc::new(
             Namespace {
                 store: store.clone(),
             },
             GFP_KERNEL_ACCOUNT,
-        )
-        .map_err(|e| {
-            store.usage.release_key();
-            e.into()
-        })
+        )?)
     }
 }
 
