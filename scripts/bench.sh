@@ -20,16 +20,8 @@ shift 2
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-if ! command -v redis-server >/dev/null; then
-    if [[ $(id -u) -ne 0 ]]; then
-        sudo=sudo
-    else
-        sudo=
-    fi
-    log "installing Debian packages: redis-server"
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends redis-server
-fi
+# Redis is only needed here, so setup.sh installs it only for the benchmark.
+"$here/setup.sh" redis-server
 
 cargo build --release -q -p kvfs-bench --manifest-path "$root/Cargo.toml"
 bench="$root/target/release/kvfs-bench"

@@ -2,6 +2,8 @@
 # Installs everything kvfs needs to build a kernel, build the module and boot
 # the test VM, on Debian 12 with rustup. Idempotent: each step checks first and
 # does nothing when its piece is already there, so `make` can call it every time.
+#
+# Usage: setup.sh [EXTRA_DEBIAN_PACKAGE...]  (make bench adds redis-server)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,6 +15,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 debian_packages=(
     linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev
     libssl-dev cpio kmod qemu-system-x86 udev python3-venv make gcc git xz-utils
+    "$@"
 )
 
 missing=()
