@@ -54,9 +54,12 @@ if [[ $action == run ]]; then
     exec "$VNG_VENV/bin/vng" "${vng_args[@]}" --shell "$out/shell"
 fi
 
+# Both of virtme-ng's output streams go through the pipe: QEMU reopens
+# them by path with O_TRUNC, which would rewind a log file that make's
+# output is redirected to and overwrite everything printed before.
 rc=0
-"$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}" </dev/null | tee "$out/console.log" ||
-    rc=$?
+"$VNG_VENV/bin/vng" "${vng_args[@]}" --exec "${guest[*]@Q}" </dev/null 2>&1 |
+    tee "$out/console.log" || rc=$?
 # The figures that docs/reliability.md reports, in one place.
 grep -E '^(stress|model|faults):|^guest: module cycles' "$out/console.log" >"$out/figures.txt" || true
 
