@@ -61,15 +61,17 @@ cycle_module() {
     step "module cycles: $cycles loads with 21 entries and 80 KiB each in $SECONDS s;" \
         "inode_cache $inodes -> $inodes2, dentry $dentries -> $dentries2," \
         "SUnreclaim $kib -> $kib2 KiB"
-    # Each cycle creates 21 inodes and dentries and 80 KiB of values; a leak
-    # of one cycle's worth would pass these bounds. Where kmemleak runs, the
+    # Each cycle creates 21 inodes and dentries and 80 KiB of values. The
+    # guest's own work (process starts, path lookups) moves the dentry count
+    # by a few dozen; a leak of one object per cycle, or of one cycle's
+    # values, would pass these bounds. Where kmemleak runs, the
     # kernel also has KASAN, whose quarantine of freed objects counts as
     # unreclaimable slab; there kmemleak's scan in finish judges memory.
     local grown=$((kib2 - kib))
     if [[ -e $kmemleak ]]; then
         grown=0
     fi
-    if ((inodes2 - inodes > 20 || dentries2 - dentries > 20 || grown > 1024)); then
+    if ((inodes2 - inodes > 64 || dentries2 - dentries > 64 || grown > 1024)); then
         step "module cycles left slab objects behind"
         return 1
     fi
