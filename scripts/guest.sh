@@ -25,14 +25,22 @@ unreclaimable_kib() {
     awk '$1 == "SUnreclaim:" { print $2 }' /proc/meminfo
 }
 
+# Drops clean caches, and again after freed inodes and dentries, which the
+# kernel frees after an RCU grace period, have gone.
+settle_caches() {
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    sleep 2
+    echo 3 >/proc/sys/vm/drop_caches
+}
+
 # Loads, mounts, fills, unmounts and unloads kvfs $1 times, and checks that
 # the inode and dentry caches and unreclaimable slab memory come back to
 # where they were: nothing kvfs allocated outlives the module.
 cycle_module() {
     local cycles=$1 dir=/tmp/kvfs-cycle i k
     mkdir -p "$dir"
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
+    settle_caches
     local inodes dentries kib
     SECONDS=0
     inodes=$(slab_objects inode_cache) dentries=$(slab_objects dentry) kib=$(unreclaimable_kib)
@@ -54,8 +62,7 @@ cycle_module() {
         umount "$dir" || return 1
         rmmod kvfs || return 1
     done
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
+    settle_caches
     local inodes2 dentries2 kib2
     inodes2=$(slab_objects inode_cache) dentries2=$(slab_objects dentry) kib2=$(unreclaimable_kib)
     step "module cycles: $cycles loads with 21 entries and 80 KiB each in $SECONDS s;" \
