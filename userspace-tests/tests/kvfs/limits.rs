@@ -371,16 +371,34 @@ fn stat_f_and_df_show_the_limits() {
 
 #[test]
 fn value_memory_is_charged_to_the_writers_memory_cgroup() {
+    assert_value_memory_is_charged("charge", "");
+}
+
+#[test]
+fn value_memory_of_an_unprivileged_writer_is_charged_to_its_cgroup() {
+    assert_value_memory_is_charged(
+        "charge_nobody",
+        "setpriv --reuid=65534 --regid=65534 --clear-groups",
+    );
+}
+
+/// Has a process in a new memory cgroup, running as `user_prefix` says
+/// (empty: as root), put an 8 MiB value, and checks that the cgroup's
+/// `memory.current` grew by about that much.
+fn assert_value_memory_is_charged(name: &str, user_prefix: &str) {
     const VALUE: u64 = 8 << 20;
-    let cgroup = MemoryCgroup::new("charge");
+    let cgroup = MemoryCgroup::new(name);
     // Declared after the cgroup, so it is unmounted (and its values freed)
     // before the cgroup is removed.
     let mount = Mount::new("max_bytes=64m,max_value=16m");
     let before = cgroup.memory_current();
 
+    let script = format!(
+        r#"echo $$ > "$1/cgroup.procs" && exec {user_prefix} dd if=/dev/zero of="$2" bs=1M count=8 status=none"#
+    );
     let output = Command::new("sh")
         .arg("-c")
-        .arg(r#"echo $$ > "$1/cgroup.procs" && exec dd if=/dev/zero of="$2" bs=1M count=8 status=none"#)
+        .arg(script)
         .arg("sh")
         .arg(cgroup.path())
         .arg(mount.key("value"))
@@ -394,7 +412,12 @@ fn value_memory_is_charged_to_the_writers_memory_cgroup() {
     assert!(
         charged >= VALUE / 16 * 15,
         "memory.current of {:?} rose by {charged} bytes ({before} -> {after}) \
-         after its process put an {VALUE}-byte value",
-        cgroup.path()
+         after its process ({}) put an {VALUE}-byte value",
+        cgroup.path(),
+        if user_prefix.is_empty() {
+            "root"
+        } else {
+            user_prefix
+        }
     );
 }
