@@ -133,18 +133,19 @@ pub(crate) struct Registration(());
 
 impl Registration {
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: `FS_TYPE` is a static, so it outlives the registration, and
-        // it is registered once: `Registration` is only built in module init.
-        kernel::error::to_result(unsafe { bindings::register_filesystem(FS_TYPE.get()) })?;
+        // `Registration` is only built in module init, so this runs once.
+        // SAFETY: `FS_TYPE` is a static that outlives the registration.
+        let result = unsafe { bindings::register_filesystem(FS_TYPE.get()) };
+        kernel::error::to_result(result)?;
         Ok(Registration(()))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: `FS_TYPE` was registered by `Registration::new`. The module
-        // cannot be unloaded while a kvfs is mounted, because every super
-        // block holds a reference on the module through `FS_TYPE.owner`.
+        // No kvfs is mounted now: every super block holds a reference on the
+        // module through `FS_TYPE.owner`, so unloading waits for unmounts.
+        // SAFETY: `FS_TYPE` was registered by `Registration::new`.
         unsafe { bindings::unregister_filesystem(FS_TYPE.get()) };
     }
 }
@@ -210,8 +211,8 @@ unsafe extern "C" fn kvfs_mount(
     _dev_name: *const c_char,
     data: *mut c_void,
 ) -> *mut bindings::dentry {
-    // SAFETY: The VFS passes our own type and the mount data, as
-    // `mount_nodev` expects; it calls `kvfs_fill_super` on a new super block.
+    // `mount_nodev` calls `kvfs_fill_super` on a new super block.
+    // SAFETY: The VFS passes our own type and the mount data, as `mount_nodev` expects.
     unsafe { bindings::mount_nodev(fs_type, flags, data, Some(kvfs_fill_super)) }
 }
 
@@ -220,9 +221,11 @@ unsafe extern "C" fn kvfs_fill_super(
     data: *mut c_void,
     _silent: c_int,
 ) -> c_int {
-    // SAFETY: `mount_nodev` passes a new super block, locked and ours alone,
-    // and the mount data, NUL-terminated, for the duration of the call.
-    to_int(unsafe { fill_super(sb, data) })
+    // `mount_nodev` passes a new super block, locked and ours alone, and the
+    // mount data, NUL-terminated, for the duration of the call.
+    // SAFETY: Those are `fill_super`'s requirements.
+    let result = unsafe { fill_super(sb, data) };
+    to_int(result)
 }
 
 /// Sets up a new super block: options, store, root directory.
@@ -258,8 +261,8 @@ unsafe fn fill_super(sb: *mut bindings::super_block, data: *mut c_void) -> Resul
         (*root).i_uid = make_kuid(options.uid);
         (*root).i_gid = make_kgid(options.gid);
     }
-    // SAFETY: `root` is a new directory inode; `d_make_root` consumes it,
-    // and puts it on failure.
+    // `d_make_root` consumes the inode, and puts it on failure.
+    // SAFETY: `root` is a new directory inode, referenced by nobody else.
     let dentry = unsafe { bindings::d_make_root(root) };
     if dentry.is_null() {
         return Err(ENOMEM);
