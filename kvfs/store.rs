@@ -100,33 +100,41 @@ impl Store {
     }
 }
 
+/// One of a store's `max_keys` slots, held by a key or a namespace and
+/// given back when dropped, on every path, failed creations included.
+struct Slot {
+    store: Arc<Store>,
+}
+
+impl Slot {
+    fn take(store: &Arc<Store>) -> Result<Slot> {
+        store
+            .usage
+            .reserve_key(&store.limits())
+            .map_err(refusal_to_error)?;
+        Ok(Slot {
+            store: store.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.store.usage.release_key();
+    }
+}
+
 /// One namespace (directory) below the root: holds a slot of the store's
 /// `max_keys`, so that directories cannot grow without bound either.
 pub(crate) struct Namespace {
-    store: Arc<Store>,
+    _slot: Slot,
 }
 
 impl Namespace {
     /// Takes a slot in `store` for a new namespace.
     pub(crate) fn create(store: &Arc<Store>) -> Result<Arc<Namespace>> {
-        store
-            .usage
-            .reserve_key(&store.limits())
-            .map_err(refusal_to_error)?;
-        // If the allocation fails, `Arc::new` drops the namespace, whose
-        // destructor gives the slot back.
-        Ok(Arc::new(
-            Namespace {
-                store: store.clone(),
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        self.store.usage.release_key();
+        let slot = Slot::take(store)?;
+        Ok(Arc::new(Namespace { _slot: slot }, GFP_KERNEL_ACCOUNT)?)
     }
 }
 
@@ -135,29 +143,25 @@ impl Drop for Namespace {
 pub(crate) struct Key {
     #[pin]
     current: Mutex<Version>,
-    store: Arc<Store>,
+    slot: Slot,
 }
 
 impl Key {
     /// Creates an empty key in `store`, taking one of its key slots.
     pub(crate) fn create(store: &Arc<Store>) -> Result<Arc<Key>> {
-        store
-            .usage
-            .reserve_key(&store.limits())
-            .map_err(refusal_to_error)?;
-        let key = Value::empty().and_then(|empty| {
-            Arc::pin_init(
-                pin_init!(Key {
-                    current <- kernel::new_mutex!(empty, "kvfs_key"),
-                    store: store.clone(),
-                }),
-                GFP_KERNEL_ACCOUNT,
-            )
-        });
-        if key.is_err() {
-            store.usage.release_key();
-        }
-        key
+        let slot = Slot::take(store)?;
+        let empty = Value::empty()?;
+        Arc::pin_init(
+            pin_init!(Key {
+                current <- kernel::new_mutex!(empty, "kvfs_key"),
+                slot,
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    fn store(&self) -> &Store {
+        &self.slot.store
     }
 
     /// The version current now.
@@ -203,12 +207,12 @@ impl Key {
             Ok(slot) => slot,
             Err(_) => return Err((ENOMEM, bytes)),
         };
-        let limits = self.store.limits();
+        let limits = self.store().limits();
         let (old_len, new_len) = (current.len(), bytes.len());
-        if let Err(refusal) = self
-            .store
-            .usage
-            .resize_value(old_len as u64, new_len as u64, &limits)
+        if let Err(refusal) =
+            self.store()
+                .usage
+                .resize_value(old_len as u64, new_len as u64, &limits)
         {
             return Err((refusal_to_error(refusal), bytes));
         }
@@ -226,7 +230,7 @@ impl Key {
     }
 
     fn checked_len(&self, len: u64) -> Result<usize> {
-        if len > self.store.limits().max_value {
+        if len > self.store().limits().max_value {
             return Err(EFBIG);
         }
         usize::try_from(len).map_err(|_| EFBIG)
@@ -236,9 +240,9 @@ impl Key {
 #[pinned_drop]
 impl PinnedDrop for Key {
     fn drop(self: Pin<&mut Self>) {
+        // The slot gives itself back; the committed bytes are given back here.
         let len = self.current.lock().len();
-        self.store.usage.release_value(len as u64);
-        self.store.usage.release_key();
+        self.store().usage.release_value(len as u64);
     }
 }
 
@@ -298,11 +302,10 @@ pub(crate) enum WriteMode {
 struct Pending {
     /// The version the writer started from, or last committed.
     base: Version,
-    /// Replace: the whole next value, once the writer has changed anything.
-    /// Append: the bytes to append, once there are any.
+    /// Replace: the whole next value, once the writer has changed anything
+    /// (an O_TRUNC open starts with an empty one). Append: the bytes to
+    /// append, once there are any. A commit is due exactly when it is set.
     edit: Option<KVVec<u8>>,
-    /// Whether a commit is due (a write, or an O_TRUNC open).
-    dirty: bool,
 }
 
 /// A descriptor opened for writing. Its writes stay private until
@@ -326,16 +329,16 @@ impl Writer {
         let base = key.snapshot();
         // O_TRUNC decides what the commit does: it replaces the value, even
         // with O_APPEND, whose writes then go to the end of the new value.
-        let (mode, edit, dirty) = if truncate {
-            (WriteMode::Replace, Some(KVVec::new()), true)
+        let (mode, edit) = if truncate {
+            (WriteMode::Replace, Some(KVVec::new()))
         } else {
-            (mode, None, false)
+            (mode, None)
         };
         KBox::pin_init(
             pin_init!(Writer {
                 key,
                 mode,
-                pending <- kernel::new_mutex!(Pending { base, edit, dirty }, "kvfs_writer"),
+                pending <- kernel::new_mutex!(Pending { base, edit }, "kvfs_writer"),
             }),
             GFP_KERNEL,
         )
@@ -390,7 +393,7 @@ impl Writer {
         append: bool,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> Result<(usize, u64)> {
-        let max_value = self.key.store.limits().max_value;
+        let max_value = self.key.store().limits().max_value;
         let mut pending = self.pending.lock();
         let start = if append || self.mode == WriteMode::Append {
             view_len(self.mode, &pending) as u64
@@ -404,50 +407,40 @@ impl Writer {
         let end = usize::try_from(end).map_err(|_| EFBIG)?;
 
         let base_len = pending.base.len();
-        if pending.edit.is_none() {
-            pending.edit = Some(match self.mode {
-                WriteMode::Replace => resized_copy(pending.base.as_bytes(), base_len)?,
-                WriteMode::Append => KVVec::new(),
-            });
-        }
         let (edit_start, edit_end) = match self.mode {
             WriteMode::Replace => (start as usize, end),
             WriteMode::Append => (start as usize - base_len, end - base_len),
         };
-        let edit = pending.edit.as_mut().ok_or(EINVAL)?;
-        let old_len = edit.len();
-        if edit.len() < edit_end {
-            edit.extend_with(edit_end - edit.len(), 0, GFP_KERNEL_ACCOUNT)?;
+        let (mut edit, fresh) = match pending.edit.take() {
+            Some(edit) => (edit, false),
+            None => match self.mode {
+                WriteMode::Replace => (resized_copy(pending.base.as_bytes(), base_len)?, true),
+                WriteMode::Append => (KVVec::new(), true),
+            },
+        };
+        let written = write_into(&mut edit, edit_start, edit_end, fill);
+        // A fresh edit that received nothing is dropped: nothing changed, and
+        // nothing is due for commit.
+        if !fresh || matches!(written, Ok(_)) {
+            pending.edit = Some(edit);
         }
-        let copied = fill(&mut edit[edit_start..edit_end]);
-        // After a short copy (a fault in the caller's buffer) the value ends
-        // where the copied bytes end, or where it ended before.
-        let kept = old_len.max(edit_start + copied);
-        if kept < edit.len() {
-            *edit = resized_copy(edit, kept)?;
-        }
-        if copied == 0 {
-            return Err(EFAULT);
-        }
-        pending.dirty = true;
-        Ok((copied, (start + copied as u64)))
+        let copied = written?;
+        Ok((copied, start + copied as u64))
     }
 
     /// Resizes this descriptor's pending value to `len` bytes and commits it.
     pub(crate) fn truncate(&self, len: u64, publish: &mut dyn FnMut(usize)) -> Result {
-        let len = self.key.checked_len(len)?;
-        let mut pending = self.pending.lock();
         if self.mode == WriteMode::Append {
             // An appender has no value of its own to cut; cut the key's.
-            drop(pending);
-            return self.key.truncate(len as u64, publish);
+            return self.key.truncate(len, publish);
         }
+        let len = self.key.checked_len(len)?;
+        let mut pending = self.pending.lock();
         let resized = match &pending.edit {
             Some(edit) => resized_copy(edit, len)?,
             None => resized_copy(pending.base.as_bytes(), len)?,
         };
         pending.edit = Some(resized);
-        pending.dirty = true;
         self.commit_locked(&mut pending, publish)
     }
 
@@ -461,18 +454,11 @@ impl Writer {
 
     /// Drops whatever this descriptor has pending, committing nothing.
     pub(crate) fn discard(&self) {
-        let mut pending = self.pending.lock();
-        pending.edit = None;
-        pending.dirty = false;
+        self.pending.lock().edit = None;
     }
 
     fn commit_locked(&self, pending: &mut Pending, publish: &mut dyn FnMut(usize)) -> Result {
-        if !pending.dirty {
-            return Ok(());
-        }
         let Some(edit) = pending.edit.take() else {
-            // Dirty without an edit cannot happen; nothing would change.
-            pending.dirty = false;
             return Ok(());
         };
         let version = match self.mode {
@@ -503,9 +489,33 @@ impl Writer {
             }
         };
         pending.base = version;
-        pending.dirty = false;
         Ok(())
     }
+}
+
+/// Writes into `edit[start..end]` what `fill` supplies, growing `edit` with
+/// zeros as needed; returns the count supplied. After a short copy (a fault
+/// in the caller's buffer) the value ends where the copied bytes end, or
+/// where it ended before; with nothing copied the call fails with EFAULT.
+fn write_into(
+    edit: &mut KVVec<u8>,
+    start: usize,
+    end: usize,
+    fill: &mut dyn FnMut(&mut [u8]) -> usize,
+) -> Result<usize> {
+    let old_len = edit.len();
+    if old_len < end {
+        edit.extend_with(end - old_len, 0, GFP_KERNEL_ACCOUNT)?;
+    }
+    let copied = fill(&mut edit[start..end]);
+    let kept = old_len.max(start + copied);
+    if kept < edit.len() {
+        *edit = resized_copy(edit, kept)?;
+    }
+    if copied == 0 {
+        return Err(EFAULT);
+    }
+    Ok(copied)
 }
 
 fn view_len(mode: WriteMode, pending: &Pending) -> usize {

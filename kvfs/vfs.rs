@@ -704,31 +704,16 @@ impl Handle {
     }
 }
 
-/// What kvfs keeps in an open file's `private_data`.
-struct OpenFile {
-    handle: Handle,
-}
-
-/// The open-file state of an open kvfs file.
+/// The handle of an open kvfs file.
 ///
 /// # Safety
 ///
 /// `file` is an open kvfs regular file, between `kvfs_open` and
 /// `kvfs_release`, for the whole of `'a`.
-unsafe fn open_file_of<'a>(file: *mut bindings::file) -> &'a OpenFile {
-    // SAFETY: By the invariant of `kvfs_open`, `private_data` points to the
-    // file's `OpenFile` until release.
-    unsafe { &*(*file).private_data.cast::<OpenFile>() }
-}
-
-/// The handle of an open kvfs file.
-///
-/// # Safety
-///
-/// As for [`open_file_of`].
 unsafe fn handle_of<'a>(file: *mut bindings::file) -> &'a Handle {
-    // SAFETY: As the caller promises.
-    &unsafe { open_file_of(file) }.handle
+    // SAFETY: By the invariant of `kvfs_open`, `private_data` points to the
+    // file's handle until release.
+    unsafe { &*(*file).private_data.cast::<Handle>() }
 }
 
 unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
@@ -749,12 +734,11 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
     } else {
         Handle::Reader(Reader::open(&key))
     };
-    let open_file = OpenFile { handle };
-    match KBox::new(open_file, GFP_KERNEL) {
-        Ok(open_file) => {
-            // INVARIANT: `private_data` owns the `OpenFile` until release.
+    match KBox::new(handle, GFP_KERNEL) {
+        Ok(handle) => {
+            // INVARIANT: `private_data` owns the handle until release.
             // SAFETY: The file is ours alone during open.
-            unsafe { (*file).private_data = KBox::into_raw(open_file).cast() };
+            unsafe { (*file).private_data = KBox::into_raw(handle).cast() };
             0
         }
         Err(_) => ENOMEM.to_errno(),
@@ -781,11 +765,11 @@ unsafe fn commit(file: *mut bindings::file) -> Result {
 unsafe extern "C" fn kvfs_flush(file: *mut bindings::file, _id: bindings::fl_owner_t) -> c_int {
     // SAFETY: `flush` is called on every close of a descriptor of an open
     // file of ours, and the closing descriptor still holds a reference.
-    let (open_file, count) = unsafe {
+    let (handle, count) = unsafe {
         let count = addr_of_mut!((*file).f_count).cast::<AtomicI64>();
-        (open_file_of(file), (*count).load(Ordering::Relaxed))
+        (handle_of(file), (*count).load(Ordering::Relaxed))
     };
-    let Handle::Writer(writer) = &open_file.handle else {
+    let Handle::Writer(writer) = handle else {
         return 0;
     };
     // A put ends when the last descriptor of its open file is closed. While
@@ -828,8 +812,8 @@ unsafe extern "C" fn kvfs_release(
     // use.
     let _ = unsafe { commit(file) };
     // SAFETY: By the invariant of `kvfs_open`, `private_data` owns the
-    // `OpenFile`, and nothing uses the file after release.
-    drop(unsafe { KBox::from_raw((*file).private_data.cast::<OpenFile>()) });
+    // handle, and nothing uses the file after release.
+    drop(unsafe { KBox::from_raw((*file).private_data.cast::<Handle>()) });
     0
 }
 
