@@ -16,7 +16,7 @@
 //! kernel crate's bindings do not cover `fs_context.h`; see docs/design.md.
 
 use crate::options::Options;
-use crate::store::{Key, Namespace, Reader, Store, WriteMode, Writer};
+use crate::store::{Key, Namespace, Store, Value, WriteMode, Writer};
 use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::fmt::Write;
@@ -113,8 +113,10 @@ static KEY_INODE_OPS: Shared<bindings::inode_operations> =
         ..unsafe { zeroed() }
     });
 
+// No `owner`: an open file holds its mount, the mount its super block, and
+// the super block the module (through `FS_TYPE.owner`), so a module
+// reference per open file would only add a shared counter to every get.
 static KEY_FILE_OPS: Shared<bindings::file_operations> = Shared::new(bindings::file_operations {
-    owner: THIS_MODULE,
     llseek: Some(kvfs_llseek),
     read_iter: Some(kvfs_read_iter),
     write_iter: Some(kvfs_write_iter),
@@ -687,21 +689,38 @@ unsafe fn setattr(
 // Open files: get (read) and put (write, commit).
 // ---------------------------------------------------------------------------
 
-/// The kvfs state of one open file.
-enum Handle {
-    /// Opened read-only: holds the version current at open.
-    Reader(Reader),
+/// The kvfs state of one open file, borrowed from its `private_data`.
+///
+/// What `private_data` holds depends on the open mode, which never changes
+/// after open: a file opened for reading only holds one reference to the
+/// version current at open, from `Arc::into_raw`, so that a get allocates
+/// nothing of its own; a file opened for writing holds its `Writer`, from
+/// `KBox::into_raw`.
+enum Handle<'a> {
+    /// Opened read-only: sees one version for its whole life.
+    Reader(&'a Value),
     /// Opened for writing: holds its pending value.
-    Writer(Pin<KBox<Writer>>),
+    Writer(&'a Writer),
 }
 
-impl Handle {
+impl Handle<'_> {
     fn len(&self) -> usize {
         match self {
-            Handle::Reader(reader) => reader.len(),
+            Handle::Reader(version) => version.len(),
             Handle::Writer(writer) => writer.len(),
         }
     }
+}
+
+/// Whether `file` was opened for writing, which decides its handle's kind.
+///
+/// # Safety
+///
+/// `file` is a live file.
+unsafe fn is_writer(file: *const bindings::file) -> bool {
+    // SAFETY: As the caller promises; `f_mode`'s FMODE_WRITE is set at open
+    // and never changed.
+    unsafe { (*file).f_mode & FMODE_WRITE != 0 }
 }
 
 /// The handle of an open kvfs file.
@@ -710,17 +729,25 @@ impl Handle {
 ///
 /// `file` is an open kvfs regular file, between `kvfs_open` and
 /// `kvfs_release`, for the whole of `'a`.
-unsafe fn handle_of<'a>(file: *mut bindings::file) -> &'a Handle {
-    // SAFETY: By the invariant of `kvfs_open`, `private_data` points to the
-    // file's handle until release.
-    unsafe { &*(*file).private_data.cast::<Handle>() }
+unsafe fn handle_of<'a>(file: *mut bindings::file) -> Handle<'a> {
+    // SAFETY: As the caller promises; by the invariant of `kvfs_open`,
+    // `private_data` holds what the open mode tells until release, and
+    // release is after `'a`.
+    unsafe {
+        let data = (*file).private_data;
+        if is_writer(file) {
+            Handle::Writer(&*data.cast::<Writer>())
+        } else {
+            Handle::Reader(&*data.cast::<Value>())
+        }
+    }
 }
 
 unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: The VFS opens a regular file of ours; both pointers are valid
     // and the file is not yet visible to anyone else.
-    let (key, f_mode, f_flags) = unsafe { (key_of(inode), (*file).f_mode, (*file).f_flags) };
-    let handle = if f_mode & FMODE_WRITE != 0 {
+    let (key, writing, f_flags) = unsafe { (key_of(inode), is_writer(file), (*file).f_flags) };
+    let data: *mut c_void = if writing {
         let mode = if f_flags & bindings::O_APPEND != 0 {
             WriteMode::Append
         } else {
@@ -728,21 +755,19 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
         };
         let truncate = f_flags & bindings::O_TRUNC != 0;
         match Writer::open(key.into(), mode, truncate) {
-            Ok(writer) => Handle::Writer(writer),
+            // SAFETY: The writer is only ever used in place through
+            // `handle_of` and dropped in place by `kvfs_release`, so taking
+            // it out of its `Pin` never moves it.
+            Ok(writer) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(writer) }).cast(),
             Err(e) => return e.to_errno(),
         }
     } else {
-        Handle::Reader(Reader::open(&key))
+        Arc::into_raw(key.snapshot()).cast_mut().cast()
     };
-    match KBox::new(handle, GFP_KERNEL) {
-        Ok(handle) => {
-            // INVARIANT: `private_data` owns the handle until release.
-            // SAFETY: The file is ours alone during open.
-            unsafe { (*file).private_data = KBox::into_raw(handle).cast() };
-            0
-        }
-        Err(_) => ENOMEM.to_errno(),
-    }
+    // INVARIANT: `private_data` owns what the open mode tells until release.
+    // SAFETY: The file is ours alone during open.
+    unsafe { (*file).private_data = data };
+    0
 }
 
 /// Commits what the writer of `file` has pending, if it is a writer.
@@ -811,9 +836,16 @@ unsafe extern "C" fn kvfs_release(
     // SAFETY: The VFS releases an open file of ours once, after its last
     // use.
     let _ = unsafe { commit(file) };
-    // SAFETY: By the invariant of `kvfs_open`, `private_data` owns the
-    // handle, and nothing uses the file after release.
-    drop(unsafe { KBox::from_raw((*file).private_data.cast::<Handle>()) });
+    // SAFETY: By the invariant of `kvfs_open`, `private_data` owns what the
+    // open mode tells, and nothing uses the file after release.
+    unsafe {
+        let data = (*file).private_data;
+        if is_writer(file) {
+            drop(KBox::from_raw(data.cast::<Writer>()));
+        } else {
+            drop(Arc::from_raw(data.cast::<Value>()));
+        }
+    }
     0
 }
 
@@ -862,7 +894,7 @@ unsafe extern "C" fn kvfs_read_iter(
         }
     };
     let result = match handle {
-        Handle::Reader(reader) => reader.read(pos, &mut out),
+        Handle::Reader(version) => version.read(pos, &mut out),
         Handle::Writer(writer) => writer.read(pos, &mut out),
     };
     if let Ok(n) = result {

@@ -84,6 +84,31 @@ cycle_module() {
     fi
 }
 
+# An open file of a lazily unmounted kvfs keeps its super block alive, and
+# the super block holds the module (kvfs's file operations take no module
+# reference of their own), so rmmod must refuse until the file is closed.
+open_file_holds_module() {
+    local dir=/tmp/kvfs-lazy fd back
+    mkdir -p "$dir"
+    insmod "$module" || return 1
+    mount -t kvfs kvfs "$dir" || return 1
+    printf 'held' >"$dir/k"
+    exec {fd}<"$dir/k"
+    umount -l "$dir" || return 1
+    if rmmod kvfs 2>/dev/null; then
+        step "rmmod succeeded while a file of a lazily unmounted kvfs was open"
+        return 1
+    fi
+    read -r -N 4 back <&"$fd"
+    exec {fd}<&-
+    if [[ $back != held ]]; then
+        step "a file of a lazily unmounted kvfs read back '$back'"
+        return 1
+    fi
+    rmmod kvfs || return 1
+    step "an open file of a lazily unmounted kvfs held the module until closed"
+}
+
 kmemleak=/sys/kernel/debug/kmemleak
 
 finish() {
@@ -149,6 +174,7 @@ test)
             status=1
     done
     umount /mnt/kv && rmmod kvfs || status=1
+    open_file_holds_module || status=1
     # KVFS_MODULE_CYCLES=0 skips the load/unload cycles.
     if ((${KVFS_MODULE_CYCLES:-100} > 0)); then
         cycle_module "${KVFS_MODULE_CYCLES:-100}" || status=1

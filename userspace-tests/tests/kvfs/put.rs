@@ -442,3 +442,50 @@ fn ftruncate_extends_with_zeros() {
     drop(writer);
     ns.assert_value("k", b"abc\0\0\0", "after close");
 }
+
+#[test]
+fn values_of_every_length_up_to_a_hundred_bytes_survive_puts_appends_and_truncates() {
+    // kvfs keeps short values inside their version and longer ones in a
+    // buffer of their own; every length, and every change from one side
+    // of that line to the other, must give the same bytes back.
+    let ns = Namespace::new("put_every_length");
+    let k = ns.key("k");
+    let pattern = |n: usize| -> Vec<u8> { (0..n).map(|i| b'a' + (i % 26) as u8).collect() };
+    for n in 0..=100 {
+        let mut expected = pattern(n);
+        fs::write(&k, &expected).unwrap();
+        ns.assert_value("k", &expected, format_args!("after a put of {n} bytes"));
+
+        appender(&k).write_all(b"+").unwrap();
+        expected.push(b'+');
+        ns.assert_value("k", &expected, format_args!("after appending to {n} bytes"));
+
+        let half = n / 2;
+        OpenOptions::new()
+            .write(true)
+            .open(&k)
+            .unwrap()
+            .set_len(half as u64)
+            .unwrap();
+        expected.truncate(half);
+        ns.assert_value(
+            "k",
+            &expected,
+            format_args!("after cutting {n} bytes to {half}"),
+        );
+
+        let grown = n + 10;
+        OpenOptions::new()
+            .write(true)
+            .open(&k)
+            .unwrap()
+            .set_len(grown as u64)
+            .unwrap();
+        expected.resize(grown, 0);
+        ns.assert_value(
+            "k",
+            &expected,
+            format_args!("after growing to {grown} bytes"),
+        );
+    }
+}
