@@ -187,17 +187,16 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    /// Creates an empty key in `store`, taking one of its key slots.
-    pub(crate) fn create(store: &Arc<Store>) -> Result<Arc<Key>> {
+    /// Prepares an empty key in `store`, taking one of its key slots; the
+    /// caller puts it in its place, which is beside its inode. Everything
+    /// that can fail happens here, so putting it in place cannot.
+    pub(crate) fn new(store: &Arc<Store>) -> Result<impl PinInit<Key>> {
         let slot = Slot::take(store)?;
         let empty = Value::empty()?;
-        Arc::pin_init(
-            pin_init!(Key {
-                current <- kernel::new_mutex!(empty, "kvfs_key"),
-                slot,
-            }),
-            GFP_KERNEL_ACCOUNT,
-        )
+        Ok(pin_init!(Key {
+            current <- kernel::new_mutex!(empty, "kvfs_key"),
+            slot,
+        }))
     }
 
     fn store(&self) -> &Store {
@@ -324,10 +323,11 @@ struct Pending {
 }
 
 /// A descriptor opened for writing. Its writes stay private until
-/// [`Writer::commit`].
+/// [`Writer::commit`]. The key is not kept here: the open file keeps its
+/// inode, and with it the key, alive, and every call that needs the key is
+/// given it; it must be the key the writer was opened on.
 #[pin_data]
 pub(crate) struct Writer {
-    key: Arc<Key>,
     mode: WriteMode,
     #[pin]
     pending: Mutex<Pending>,
@@ -336,11 +336,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts a writer on `key`: empty when `truncate`, otherwise from the
     /// current version.
-    pub(crate) fn open(
-        key: Arc<Key>,
-        mode: WriteMode,
-        truncate: bool,
-    ) -> Result<Pin<KBox<Writer>>> {
+    pub(crate) fn open(key: &Key, mode: WriteMode, truncate: bool) -> Result<Pin<KBox<Writer>>> {
         let base = key.snapshot();
         // O_TRUNC decides what the commit does: it replaces the value, even
         // with O_APPEND, whose writes then go to the end of the new value.
@@ -351,7 +347,6 @@ impl Writer {
         };
         KBox::pin_init(
             pin_init!(Writer {
-                key,
                 mode,
                 pending <- kernel::new_mutex!(Pending { base, edit }, "kvfs_writer"),
             }),
@@ -403,12 +398,13 @@ impl Writer {
     /// the position after it.
     pub(crate) fn write(
         &self,
+        key: &Key,
         pos: u64,
         len: usize,
         append: bool,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> Result<(usize, u64)> {
-        let max_value = self.key.store().limits().max_value;
+        let max_value = key.store().limits().max_value;
         let mut pending = self.pending.lock();
         let start = if append || self.mode == WriteMode::Append {
             view_len(self.mode, &pending) as u64
@@ -444,27 +440,27 @@ impl Writer {
     }
 
     /// Resizes this descriptor's pending value to `len` bytes and commits it.
-    pub(crate) fn truncate(&self, len: u64, publish: &mut dyn FnMut(usize)) -> Result {
+    pub(crate) fn truncate(&self, key: &Key, len: u64, publish: &mut dyn FnMut(usize)) -> Result {
         if self.mode == WriteMode::Append {
             // An appender has no value of its own to cut; cut the key's.
-            return self.key.truncate(len, publish);
+            return key.truncate(len, publish);
         }
-        let len = self.key.checked_len(len)?;
+        let len = key.checked_len(len)?;
         let mut pending = self.pending.lock();
         let resized = match &pending.edit {
             Some(edit) => resized_copy(edit, len)?,
             None => resized_copy(pending.base.as_bytes(), len)?,
         };
         pending.edit = Some(resized);
-        self.commit_locked(&mut pending, publish)
+        self.commit_locked(key, &mut pending, publish)
     }
 
     /// Makes this descriptor's writes the key's current version. Does nothing
     /// when there is nothing new. On failure nothing already stored changes
     /// and the writes stay pending.
-    pub(crate) fn commit(&self, publish: &mut dyn FnMut(usize)) -> Result {
+    pub(crate) fn commit(&self, key: &Key, publish: &mut dyn FnMut(usize)) -> Result {
         let mut pending = self.pending.lock();
-        self.commit_locked(&mut pending, publish)
+        self.commit_locked(key, &mut pending, publish)
     }
 
     /// Drops whatever this descriptor has pending, committing nothing.
@@ -472,12 +468,17 @@ impl Writer {
         self.pending.lock().edit = None;
     }
 
-    fn commit_locked(&self, pending: &mut Pending, publish: &mut dyn FnMut(usize)) -> Result {
+    fn commit_locked(
+        &self,
+        key: &Key,
+        pending: &mut Pending,
+        publish: &mut dyn FnMut(usize),
+    ) -> Result {
         let Some(edit) = pending.edit.take() else {
             return Ok(());
         };
         let version = match self.mode {
-            WriteMode::Replace => match self.key.commit_bytes(edit, publish) {
+            WriteMode::Replace => match key.commit_bytes(edit, publish) {
                 Ok(version) => version,
                 Err((e, edit)) => {
                     pending.edit = Some(edit);
@@ -486,7 +487,7 @@ impl Writer {
             },
             WriteMode::Append => {
                 let tail: &[u8] = &edit;
-                let committed = self.key.commit_with(
+                let committed = key.commit_with(
                     |current| {
                         let mut next = resized_copy(current, current.len())?;
                         next.extend_from_slice(tail, GFP_KERNEL_ACCOUNT)?;

@@ -21,8 +21,9 @@ use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::fmt::Write;
 use core::mem::MaybeUninit;
-use core::ptr::{addr_of, addr_of_mut, null_mut};
-use core::sync::atomic::{AtomicI64, Ordering};
+use core::mem::{offset_of, size_of};
+use core::ptr::{addr_of, addr_of_mut, drop_in_place, null_mut};
+use core::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
@@ -82,6 +83,8 @@ static FS_TYPE: Shared<bindings::file_system_type> = Shared::new(bindings::file_
 });
 
 static SUPER_OPS: Shared<bindings::super_operations> = Shared::new(bindings::super_operations {
+    alloc_inode: Some(kvfs_alloc_inode),
+    free_inode: Some(kvfs_free_inode),
     statfs: Some(kvfs_statfs),
     drop_inode: Some(bindings::generic_delete_inode),
     evict_inode: Some(kvfs_evict_inode),
@@ -130,15 +133,42 @@ static KEY_FILE_OPS: Shared<bindings::file_operations> = Shared::new(bindings::f
     ..unsafe { zeroed() }
 });
 
-/// The registration of the `kvfs` filesystem type; unregisters on drop.
+/// The registration of the `kvfs` filesystem type and the cache its inodes
+/// come from; unregisters and destroys them on drop.
 pub(crate) struct Registration(());
 
 impl Registration {
     pub(crate) fn new() -> Result<Self> {
-        // `Registration` is only built in module init, so this runs once.
+        // `Registration` is only built in module init, so this runs once,
+        // before any kvfs inode can be allocated.
+        let mut args = bindings::kmem_cache_args {
+            ctor: Some(kvfs_init_inode_once),
+            ..Default::default()
+        };
+        let flags = (1 << bindings::_slab_flag_bits__SLAB_RECLAIM_ACCOUNT)
+            | (1 << bindings::_slab_flag_bits__SLAB_ACCOUNT);
+        // SAFETY: The name is a static C string; `args` is valid for the
+        // call and names a constructor for objects of the given size.
+        let cache = unsafe {
+            bindings::__kmem_cache_create_args(
+                c"kvfs_inode".as_ptr().cast(),
+                size_of::<KvfsInode>() as c_uint,
+                &mut args,
+                flags,
+            )
+        };
+        if cache.is_null() {
+            return Err(ENOMEM);
+        }
+        INODE_CACHE.store(cache, Ordering::Release);
         // SAFETY: `FS_TYPE` is a static that outlives the registration.
         let result = unsafe { bindings::register_filesystem(FS_TYPE.get()) };
-        kernel::error::to_result(result)?;
+        if let Err(e) = kernel::error::to_result(result) {
+            // SAFETY: Without the filesystem type, nothing allocated from
+            // the cache.
+            unsafe { bindings::kmem_cache_destroy(cache) };
+            return Err(e);
+        }
         Ok(Registration(()))
     }
 }
@@ -147,8 +177,15 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // No kvfs is mounted now: every super block holds a reference on the
         // module through `FS_TYPE.owner`, so unloading waits for unmounts.
-        // SAFETY: `FS_TYPE` was registered by `Registration::new`.
-        unsafe { bindings::unregister_filesystem(FS_TYPE.get()) };
+        // SAFETY: `FS_TYPE` was registered by `Registration::new`, and the
+        // cache created there; every inode has been evicted with its super
+        // block, and `rcu_barrier` waits for the RCU callbacks that free
+        // them (`kvfs_free_inode`) before the cache goes.
+        unsafe {
+            bindings::unregister_filesystem(FS_TYPE.get());
+            bindings::rcu_barrier();
+            bindings::kmem_cache_destroy(INODE_CACHE.load(Ordering::Acquire));
+        }
     }
 }
 
@@ -424,13 +461,82 @@ unsafe extern "C" fn kvfs_statfs(
 // ---------------------------------------------------------------------------
 
 /// What an inode stands for in the store.
-enum Entry {
-    /// A regular file: a key.
-    Key(Arc<Key>),
+enum Entry<K> {
+    /// A regular file: its key, to be put in place beside the inode.
+    Key(K),
     /// A directory below the root.
     Namespace(Arc<Namespace>),
     /// The root directory, which takes no slot of the store.
     Root,
+}
+
+/// A kvfs inode: the VFS's inode, with the key of a regular file beside it,
+/// so that a get finds both in one object.
+#[repr(C)]
+struct KvfsInode {
+    /// Set up by `new_inode` for a regular file and dropped by
+    /// `kvfs_evict_inode`, while `has_key` is true.
+    key: MaybeUninit<Key>,
+    has_key: bool,
+    inode: bindings::inode,
+}
+
+/// The cache kvfs inodes are allocated from, made by `Registration::new`.
+static INODE_CACHE: AtomicPtr<bindings::kmem_cache> = AtomicPtr::new(null_mut());
+
+/// The kvfs inode around `inode`.
+///
+/// # Safety
+///
+/// `inode` is an inode of a kvfs super block, so from `kvfs_alloc_inode`.
+unsafe fn kvfs_inode_of(inode: *const bindings::inode) -> *mut KvfsInode {
+    // SAFETY: As the caller promises, `inode` is the `inode` member of a
+    // `KvfsInode`, which sits at this offset from its start.
+    unsafe {
+        inode
+            .byte_sub(offset_of!(KvfsInode, inode))
+            .cast::<KvfsInode>()
+            .cast_mut()
+    }
+}
+
+unsafe extern "C" fn kvfs_init_inode_once(object: *mut c_void) {
+    // SAFETY: The slab allocator constructs each new object of the inode
+    // cache once, before it is ever handed out; the VFS requires
+    // `inode_init_once` on every inode of a filesystem's own cache.
+    unsafe { bindings::inode_init_once(addr_of_mut!((*object.cast::<KvfsInode>()).inode)) };
+}
+
+unsafe extern "C" fn kvfs_alloc_inode(sb: *mut bindings::super_block) -> *mut bindings::inode {
+    // SAFETY: The VFS allocates an inode for the live super block `sb`;
+    // the cache exists from module init, before any mount, until exit,
+    // after every unmount. The allocation is charged to the caller's
+    // memory cgroup (SLAB_ACCOUNT) and listed on the super block's LRU, as
+    // `alloc_inode_sb`, a static inline function, does.
+    unsafe {
+        let object = bindings::kmem_cache_alloc_lru_noprof(
+            INODE_CACHE.load(Ordering::Acquire),
+            addr_of_mut!((*sb).s_inode_lru),
+            bindings::GFP_KERNEL,
+        )
+        .cast::<KvfsInode>();
+        if object.is_null() {
+            return null_mut();
+        }
+        (*object).has_key = false;
+        addr_of_mut!((*object).inode)
+    }
+}
+
+unsafe extern "C" fn kvfs_free_inode(inode: *mut bindings::inode) {
+    // SAFETY: The VFS frees an inode of ours once, after eviction dropped
+    // its key and an RCU grace period passed.
+    unsafe {
+        bindings::kmem_cache_free(
+            INODE_CACHE.load(Ordering::Acquire),
+            kvfs_inode_of(inode).cast(),
+        )
+    };
 }
 
 fn is_regular(mode: u32) -> bool {
@@ -454,7 +560,7 @@ unsafe fn new_inode(
     // SAFETY: The caller promises the store is set up.
     let store: Arc<Store> = unsafe { store_of(sb) }.into();
     let entry = if is_regular(mode.into()) {
-        Entry::Key(Key::create(&store)?)
+        Entry::Key(Key::new(&store)?)
     } else if dir.is_null() {
         Entry::Root
     } else {
@@ -477,14 +583,20 @@ unsafe fn new_inode(
         (*inode).i_ino = bindings::get_next_ino() as _;
         bindings::inode_init_owner(idmap, inode, dir, mode);
         bindings::simple_inode_init_ts(inode);
-        // INVARIANT: `i_private` holds one reference to the inode's key (a
-        // regular file) or namespace (a directory but the root, else NULL)
-        // until `kvfs_evict_inode`.
+        // INVARIANT: A regular file has its key beside it, and a directory
+        // but the root one reference to its namespace in `i_private` (else
+        // NULL), until `kvfs_evict_inode`.
         match entry {
             Entry::Key(key) => {
                 (*inode).i_op = KEY_INODE_OPS.get();
                 (*inode).__bindgen_anon_3.i_fop = KEY_FILE_OPS.get();
-                (*inode).i_private = Arc::into_raw(key).cast_mut().cast();
+                let object = kvfs_inode_of(inode);
+                // `__pinned_init` is sound here: the key's place is empty
+                // (`has_key` is false) and stays where it is until the
+                // inode is freed, which keeps the key pinned. `Key::new`
+                // did all that can fail.
+                let Ok(()) = key.__pinned_init((*object).key.as_mut_ptr());
+                (*object).has_key = true;
             }
             Entry::Namespace(_) | Entry::Root => {
                 (*inode).i_op = DIR_INODE_OPS.get();
@@ -563,16 +675,21 @@ unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
         (*inode).i_private = null_mut();
         (entry, (*inode).i_mode)
     };
-    if entry.is_null() {
-        return;
-    }
-    // By the invariant of `new_inode`, `i_private` held a reference from
-    // `Arc::into_raw` of the type that the mode tells; this gives it back.
     if is_regular(mode.into()) {
-        // SAFETY: See above.
-        drop(unsafe { Arc::from_raw(entry.cast::<Key>()) });
-    } else {
-        // SAFETY: See above.
+        // SAFETY: A kvfs inode; by the invariant of `new_inode` its key is
+        // set up while `has_key` is true, and nobody uses it any more. It
+        // is dropped in place, where it was pinned.
+        unsafe {
+            let object = kvfs_inode_of(inode);
+            if (*object).has_key {
+                (*object).has_key = false;
+                drop_in_place((*object).key.as_mut_ptr());
+            }
+        }
+    } else if !entry.is_null() {
+        // SAFETY: By the invariant of `new_inode`, a directory's
+        // `i_private` held a reference from `Arc::into_raw`; this gives it
+        // back.
         drop(unsafe { Arc::from_raw(entry.cast::<Namespace>()) });
     }
 }
@@ -582,10 +699,10 @@ unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
 /// # Safety
 ///
 /// `inode` is a regular file of kvfs and stays alive for `'a`.
-unsafe fn key_of<'a>(inode: *const bindings::inode) -> ArcBorrow<'a, Key> {
-    // SAFETY: By the invariant of `new_inode`, `i_private` holds a reference
-    // to the key until the inode is evicted, which the caller rules out.
-    unsafe { ArcBorrow::from_raw((*inode).i_private.cast::<Key>()) }
+unsafe fn key_of<'a>(inode: *const bindings::inode) -> &'a Key {
+    // SAFETY: By the invariant of `new_inode`, a regular file's key is set
+    // up beside it until the inode is evicted, which the caller rules out.
+    unsafe { (*kvfs_inode_of(inode)).key.assume_init_ref() }
 }
 
 /// Records a commit of `len` bytes in `inode`: its size, and its modification
@@ -669,7 +786,7 @@ unsafe fn setattr(
             // SAFETY: The VFS passes the open file of ftruncate.
             unsafe { handle_of(file) }
         }) {
-            Some(Handle::Writer(writer)) => writer.truncate(size, &mut publish)?,
+            Some(Handle::Writer(writer)) => writer.truncate(key, size, &mut publish)?,
             _ => key.truncate(size, &mut publish)?,
         }
     }
@@ -754,7 +871,7 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
             WriteMode::Replace
         };
         let truncate = f_flags & bindings::O_TRUNC != 0;
-        match Writer::open(key.into(), mode, truncate) {
+        match Writer::open(key, mode, truncate) {
             // SAFETY: The writer is only ever used in place through
             // `handle_of` and dropped in place by `kvfs_release`, so taking
             // it out of its `Pin` never moves it.
@@ -776,10 +893,12 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
 ///
 /// `file` is an open kvfs regular file.
 unsafe fn commit(file: *mut bindings::file) -> Result {
-    // SAFETY: As the caller promises.
-    let (handle, inode) = unsafe { (handle_of(file), (*file).f_inode) };
+    // SAFETY: As the caller promises; an open file keeps its inode, and so
+    // its key, alive.
+    let (handle, inode, key) =
+        unsafe { (handle_of(file), (*file).f_inode, key_of((*file).f_inode)) };
     match handle {
-        Handle::Writer(writer) => writer.commit(&mut |len| {
+        Handle::Writer(writer) => writer.commit(key, &mut |len| {
             // SAFETY: An open file keeps its inode alive.
             unsafe { publish_commit(inode, len) }
         }),
@@ -910,8 +1029,16 @@ unsafe extern "C" fn kvfs_write_iter(
 ) -> isize {
     // SAFETY: The VFS writes an open file of ours through a live kiocb and
     // iterator, for the duration of the call.
-    let (handle, pos, flags) =
-        unsafe { (handle_of((*iocb).ki_filp), (*iocb).ki_pos, (*iocb).ki_flags) };
+    // An open file keeps its inode, and so its key, alive.
+    let (handle, key, pos, flags) = unsafe {
+        let file = (*iocb).ki_filp;
+        (
+            handle_of(file),
+            key_of((*file).f_inode),
+            (*iocb).ki_pos,
+            (*iocb).ki_flags,
+        )
+    };
     let Handle::Writer(writer) = handle else {
         return EBADF.to_errno() as isize;
     };
@@ -924,7 +1051,7 @@ unsafe extern "C" fn kvfs_write_iter(
         return 0;
     }
     let append = flags & IOCB_APPEND != 0;
-    let result = writer.write(pos, len, append, &mut |buf| from.copy_from(buf));
+    let result = writer.write(key, pos, len, append, &mut |buf| from.copy_from(buf));
     to_ssize(result.map(|(written, end)| {
         // SAFETY: As above; the position is ours to advance.
         unsafe { (*iocb).ki_pos = end as bindings::loff_t };

@@ -14,6 +14,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use userspace_tests::{check_value, make_value, Rng};
 
@@ -43,10 +44,39 @@ fn key(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("k{index}"))
 }
 
-fn put(path: &Path, value: &[u8]) -> std::io::Result<()> {
+/// Puts `value` at `path`: create, write, fsync, close. Returns success
+/// exactly when `value` was committed: by the fsync, or, when the fsync
+/// failed and left the writes pending, by the last close. (A failed write
+/// commits at most the empty value the O_TRUNC open started from.)
+fn put(path: &Path, value: &[u8]) -> std::io::Result<Commit> {
     let mut file = File::create(path)?;
-    file.write_all(value)?;
-    file.sync_all()
+    let written = file.write_all(value);
+    let synced = written.as_ref().ok().map(|()| file.sync_all());
+    let closed = close(file);
+    match (written, synced) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(Err(e))) => closed.map(|()| Commit::ByClose).map_err(|_| e),
+        (Ok(()), _) => Ok(Commit::ByFsync),
+    }
+}
+
+/// Which call of a successful put committed it.
+#[derive(PartialEq)]
+enum Commit {
+    ByFsync,
+    ByClose,
+}
+
+/// Closes `file` and returns what close(2) said, which is where a put
+/// whose writes are still pending commits.
+fn close(file: File) -> std::io::Result<()> {
+    // SAFETY: `into_raw_fd` gives up the descriptor, which is closed here
+    // exactly once.
+    if unsafe { libc::close(file.into_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn main() {
@@ -58,6 +88,7 @@ fn main() {
     let writer = u64::from(std::process::id());
     let mut report = Vec::new();
     let (mut ok, mut enomem, mut violations) = (0u64, 0u64, Vec::new());
+    let mut committed_by_close = 0u64;
 
     set_make_it_fail(true);
     for seq in 1..=operations {
@@ -66,10 +97,11 @@ fn main() {
             0..=2 => {
                 let value = make_value(writer, seq, rng.below(20_000));
                 let result = put(&k, &value);
-                if result.is_ok() {
+                if let Ok(commit) = &result {
                     report.push(format!("put {writer} {seq}"));
+                    committed_by_close += u64::from(*commit == Commit::ByClose);
                 }
-                result
+                result.map(|_| ())
             }
             3..=5 => fs::read(&k).map(|value| {
                 if !value.is_empty() {
@@ -99,6 +131,7 @@ fn main() {
         println!("{line}");
     }
     println!("faults: {operations} operations, {ok} done, {enomem} failed with ENOMEM");
+    println!("faults: {committed_by_close} puts committed by close after their fsync failed");
     println!("faults: {} violations", violations.len());
     for violation in violations.iter().take(20) {
         println!("faults: violation: {violation}");
