@@ -44,7 +44,7 @@ module: setup
 	$(MAKE) --no-print-directory -C "$$tree" M=$(MODDIR) LLVM=1 ARCH=x86_64 modules
 
 unit-tests: setup fmtcheck
-	$(CARGO) test -p kvfs -p userspace-tests --lib --bins
+	$(CARGO) test -p kvfs -p userspace-tests -p kvfs-bench --lib --bins
 
 # Builds the userspace test binaries and lists them in target/vm/test-binaries.
 test-binaries: setup

@@ -72,7 +72,13 @@ host_info=()
 if [[ -f $out/host-info ]]; then
     host_info=(--host-info "$out/host-info")
 fi
+perf_args=()
+if perf_path=$(command -v perf); then
+    perf_args=(--perf "$perf_path")
+else
+    step "no perf in the guest: the report will have no profiles"
+fi
 status=0
 "$bench" --store kvfs=/mnt/kvfs --store tmpfs=/mnt/tmpfs --store ramfs=/mnt/ramfs \
-    --redis "$socket" --out "$out/bench" "${host_info[@]}" "$@" || status=1
+    --redis "$socket" --out "$out/bench" "${host_info[@]}" "${perf_args[@]}" "$@" || status=1
 finish "$status"

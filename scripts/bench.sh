@@ -7,7 +7,8 @@
 # The guest has 4 vCPUs and 4 GiB (VM_CPUS, VM_MEMORY) and runs under TCG
 # unless VM_KVM=1, as in scripts/vm.sh. It writes to VM_OUT (default
 # target/vm-bench), apart from the test VM's target/vm so that both can run
-# at once. redis-server is installed with apt-get when it is missing.
+# at once. redis-server and perf (Debian's linux-perf, which profiles gets in
+# the guest) are installed with apt-get when they are missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,8 +21,9 @@ shift 2
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-# Redis is only needed here, so setup.sh installs it only for the benchmark.
-"$here/setup.sh" redis-server
+# Redis and perf are only needed here, so setup.sh installs them only for the
+# benchmark.
+"$here/setup.sh" redis-server linux-perf
 
 cargo build --release -q -p kvfs-bench --manifest-path "$root/Cargo.toml"
 bench="$root/target/release/kvfs-bench"

@@ -6,23 +6,27 @@
 //!     kvfs-bench --store kvfs=/mnt/kvfs --store tmpfs=/mnt/tmpfs \
 //!         --store ramfs=/mnt/ramfs --redis /tmp/redis.sock --out DIR \
 //!         [--host-info FILE] [--reps 5] [--seconds 0.4] [--big-keys 1000000] \
-//!         [--big-stores kvfs] [--populate-limit 600] [--memory-keys 100000]
+//!         [--big-stores kvfs] [--populate-limit 600] [--memory-keys 100000] \
+//!         [--perf /usr/bin/perf]
 //!
 //! The stores must be mounted and empty enough to hold the workloads; the
 //! memory workload drops the page cache, so it needs root. `make bench` runs
 //! it inside the test VM (`scripts/bench-guest.sh`). Goals are judged on
-//! ratios within the run; see `report.rs`. It does not pin threads to CPUs
+//! ratios within the run; see `report.rs`. With `--perf`, some gets are
+//! also profiled (`profile.rs`); `kvfs-bench profile-child` is the process
+//! that profile runs. It does not pin threads to CPUs
 //! and does not isolate itself from other activity on the machine.
 
 mod measure;
 mod meminfo;
 mod ops;
+mod profile;
 mod redis;
 mod report;
 mod svg;
 mod workloads;
 
-use measure::Budget;
+use measure::{Budget, Outcome};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -42,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) big_stores: Vec<String>,
     pub(crate) populate_limit: Duration,
     pub(crate) memory_keys: u64,
+    /// The `perf` program that profiles gets; no profiles without it.
+    pub(crate) perf: Option<PathBuf>,
     /// Sentences for the report on how the store-size workload was cut.
     pub(crate) store_size_notes: Vec<String>,
 }
@@ -58,6 +64,7 @@ pub(crate) struct Run {
     pub(crate) threads: Vec<ThreadRow>,
     pub(crate) store_size: Vec<StoreSizeRow>,
     pub(crate) memory: Vec<MemoryRow>,
+    pub(crate) profiles: Vec<profile::Comparison>,
     pub(crate) elapsed: Duration,
 }
 
@@ -65,7 +72,7 @@ fn usage(error: &str) -> String {
     format!(
         "kvfs-bench: {error}\nusage: kvfs-bench --store NAME=PATH... [--redis SOCKET] --out DIR \
          [--host-info FILE] [--reps N] [--seconds S] [--big-keys N] [--big-stores A,B] \
-         [--populate-limit S] [--memory-keys N]"
+         [--populate-limit S] [--memory-keys N] [--perf PATH]"
     )
 }
 
@@ -87,6 +94,7 @@ fn parse_args() -> Result<Config, String> {
         big_stores: vec!["kvfs".into()],
         populate_limit: Duration::from_secs(600),
         memory_keys: 100_000,
+        perf: None,
         store_size_notes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -123,6 +131,7 @@ fn parse_args() -> Result<Config, String> {
                 config.populate_limit = Duration::from_secs_f64(number(value()?)?);
             }
             "--memory-keys" => config.memory_keys = number(value()?)?.max(1.0) as u64,
+            "--perf" => config.perf = Some(value()?.into()),
             _ => return Err(usage(&format!("unknown argument {flag}"))),
         }
     }
@@ -170,7 +179,34 @@ fn guest_info(stores: &[Store]) -> (Vec<String>, usize) {
     (lines, cpus)
 }
 
+/// Merges the rows of several rounds into one row per measurement, keyed by
+/// `key`, with the repetitions of every round in its outcome.
+fn merge_rounds<R, K: PartialEq>(
+    rounds: Vec<Vec<R>>,
+    key: impl Fn(&R) -> K,
+    outcome: impl Fn(&mut R) -> &mut Outcome,
+) -> Vec<R> {
+    let mut rounds = rounds.into_iter();
+    let mut merged = rounds.next().unwrap_or_default();
+    for round in rounds {
+        for mut row in round {
+            let k = key(&row);
+            let Some(into) = merged.iter_mut().find(|m| key(m) == k) else {
+                merged.push(row);
+                continue;
+            };
+            let both = [outcome(into).clone(), outcome(&mut row).clone()];
+            *outcome(into) = measure::merge(both);
+        }
+    }
+    merged
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("profile-child") {
+        return profile::child(&args[2..]);
+    }
     let config = match parse_args() {
         Ok(config) => config,
         Err(e) => {
@@ -197,6 +233,7 @@ fn main() -> ExitCode {
         threads: Vec::new(),
         store_size: Vec::new(),
         memory: Vec::new(),
+        profiles: Vec::new(),
         elapsed: Duration::ZERO,
     };
     let c = &mut run.config;
@@ -204,17 +241,32 @@ fn main() -> ExitCode {
     let progress =
         |what: &str| eprintln!("bench: [{:5.0} s] {what}", started.elapsed().as_secs_f64());
 
-    for store in &c.stores {
+    // Each round takes one repetition of every measurement, visiting the
+    // stores in turn, so that the stores compared with each other (and the
+    // thread counts, below) are measured minutes apart at most and share
+    // whatever else the host was doing.
+    let once = Budget { reps: 1, ..budget };
+    let mut rounds = Vec::new();
+    for round in 1..=budget.reps {
+        let mut rows = Vec::new();
         for &size in &c.sizes {
-            progress(&format!(
-                "{}: value size {}",
-                store.name,
-                report::size_name(size)
-            ));
-            run.value_size
-                .extend(workloads::by_value_size(store, size, budget));
+            for store in &c.stores {
+                progress(&format!(
+                    "round {round}/{}: {}: value size {}",
+                    budget.reps,
+                    store.name,
+                    report::size_name(size)
+                ));
+                rows.extend(workloads::by_value_size(store, size, once));
+            }
         }
+        rounds.push(rows);
     }
+    run.value_size = merge_rounds(
+        rounds,
+        |r| (r.store.clone(), r.op, r.size),
+        |r| &mut r.outcome,
+    );
 
     if let Some(socket) = &c.redis {
         progress("redis");
@@ -231,28 +283,39 @@ fn main() -> ExitCode {
         run.redis_error = Some("no --redis socket given".into());
     }
 
-    for store in &c.stores {
-        for op in [Op::Get, Op::Put] {
-            for layout in Layout::ALL {
-                for &threads in &c.threads {
-                    progress(&format!(
-                        "{}: {} {threads} threads, {}",
-                        store.name,
-                        op.name(),
-                        layout.name()
-                    ));
-                    run.threads.push(workloads::by_threads(
-                        store,
-                        op,
-                        layout,
-                        threads,
-                        c.thread_value_size,
-                        budget,
-                    ));
+    let mut rounds = Vec::new();
+    for round in 1..=budget.reps {
+        let mut rows = Vec::new();
+        for store in &c.stores {
+            for op in [Op::Get, Op::Put] {
+                for layout in Layout::ALL {
+                    for &threads in &c.threads {
+                        progress(&format!(
+                            "round {round}/{}: {}: {} {threads} threads, {}",
+                            budget.reps,
+                            store.name,
+                            op.name(),
+                            layout.name()
+                        ));
+                        rows.push(workloads::by_threads(
+                            store,
+                            op,
+                            layout,
+                            threads,
+                            c.thread_value_size,
+                            once,
+                        ));
+                    }
                 }
             }
         }
+        rounds.push(rows);
     }
+    run.threads = merge_rounds(
+        rounds,
+        |r| (r.store.clone(), r.op, r.layout, r.threads),
+        |r| &mut r.outcome,
+    );
 
     for store in &c.stores {
         progress(&format!(
@@ -298,6 +361,11 @@ fn main() -> ExitCode {
             c.populate_limit,
             budget,
         ));
+    }
+
+    if let Some(perf) = &c.perf {
+        progress("profiles of gets under perf");
+        run.profiles = workloads::profiles(perf, &c.stores, &run.store_size);
     }
 
     run.elapsed = started.elapsed();

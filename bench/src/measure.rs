@@ -1,17 +1,20 @@
 //! Timing of repeated runs: each repetition runs an operation until a time
 //! budget is spent (or its work runs out) and yields operations per second;
-//! the repetitions are summarised as median, minimum and maximum.
+//! the repetitions are summarised as median, minimum and maximum. Each
+//! measurement is preceded by a shorter warm-up that is not counted.
 
 use std::io;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Median and spread of operations per second over the repetitions.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Stats {
     pub(crate) median: f64,
     pub(crate) min: f64,
     pub(crate) max: f64,
+    /// Every repetition's rate, in ascending order.
+    pub(crate) rates: Vec<f64>,
 }
 
 impl Stats {
@@ -28,8 +31,22 @@ impl Stats {
             median,
             min: rates[0],
             max: rates[rates.len() - 1],
+            rates,
         }
     }
+}
+
+/// One outcome from the repetitions of several: the repetitions of one
+/// measurement taken at different times, or the first error among them.
+pub(crate) fn merge(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+    let mut rates = Vec::new();
+    for outcome in outcomes {
+        rates.extend(outcome?.rates);
+    }
+    if rates.is_empty() {
+        return Err("no repetition".into());
+    }
+    Ok(Stats::of(rates))
 }
 
 /// A measurement, or why it could not be made.
@@ -43,6 +60,18 @@ pub(crate) struct Budget {
     /// Operations each repetition does even past its time, so that slow
     /// operations (1-MiB values under emulation) still give a rate.
     pub(crate) min_ops: u64,
+}
+
+impl Budget {
+    /// How long repetition `rep` runs: repetition 0 is the warm-up, a
+    /// quarter of the others.
+    fn time_of(&self, rep: usize) -> Duration {
+        if rep == 0 {
+            self.per_rep / 4
+        } else {
+            self.per_rep
+        }
+    }
 }
 
 /// Runs `op` in `budget.reps` repetitions after a warm-up, each after `setup` (which is not
@@ -64,7 +93,7 @@ pub(crate) fn measure(
         loop {
             let more = op(ops).map_err(|e| e.to_string())?;
             ops += u64::from(more);
-            if !more || (ops >= budget.min_ops && start.elapsed() >= budget.per_rep) {
+            if !more || (ops >= budget.min_ops && start.elapsed() >= budget.time_of(rep)) {
                 break;
             }
         }
@@ -100,7 +129,7 @@ where
                         barrier.wait();
                         let start = Instant::now();
                         let mut ops = 0u64;
-                        while ops < budget.min_ops || start.elapsed() < budget.per_rep {
+                        while ops < budget.min_ops || start.elapsed() < budget.time_of(rep) {
                             op(ops)?;
                             ops += 1;
                         }

@@ -6,7 +6,7 @@
 //! nothing else: `std::fs` would add a `statx` on some paths and ignores the
 //! error of `close`, which is where a kvfs put commits.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -56,8 +56,13 @@ pub(crate) fn put(key: &KeyPath, value: &[u8]) -> io::Result<()> {
 /// Reads the value of `key` into `buf`, which holds exactly the expected
 /// value, and returns how many bytes came back.
 pub(crate) fn get(key: &KeyPath, buf: &mut [u8]) -> io::Result<usize> {
+    get_cstr(&key.0, buf)
+}
+
+/// [`get`] of a path given as a C string.
+pub(crate) fn get_cstr(key: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the path is a NUL-terminated string that outlives the call.
-    let fd = check(unsafe { libc::open(key.0.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    let fd = check(unsafe { libc::open(key.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
     let mut done = 0;
     while done < buf.len() {
         let rest = &mut buf[done..];

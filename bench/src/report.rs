@@ -3,6 +3,7 @@
 //! every measurement with its median and spread.
 
 use crate::measure::{Outcome, Stats};
+use crate::profile::{Comparison, Part, Sampled, PERIOD_NS};
 use crate::svg::{Chart, Series};
 use crate::workloads::{Layout, MemoryRow, Op, RedisRow, StoreSizeRow, ThreadRow, ValueSizeRow};
 use crate::Run;
@@ -218,7 +219,8 @@ pub(crate) fn markdown(run: &Run) -> String {
          which builds the module and `kvfs-bench`, boots the test VM once \
          (`scripts/bench.sh`), mounts kvfs, tmpfs and ramfs side by side and starts \
          `redis-server` on a Unix socket inside it (`scripts/bench-guest.sh`), runs \
-         every workload and copies this report and its plots to `docs/`.\n"
+         every workload, profiles some gets with `perf`, and copies this report and \
+         its plots to `docs/`.\n"
     );
     let _ = writeln!(
         md,
@@ -239,11 +241,17 @@ pub(crate) fn markdown(run: &Run) -> String {
     }
     let _ = writeln!(
         md,
-        "- run: {} repetitions of {:.2} s (at least {} operations) per measurement; \
-         median and min–max over the repetitions, after one warm-up repetition that is not counted; the whole run took {:.0} s\n",
+        "- run: per measurement, {} repetitions of {:.2} s (at least {} operations), each \
+         after a warm-up of a quarter of that which is not counted; median and min–max \
+         over the repetitions. The value-size and thread measurements take their \
+         repetitions in {} rounds, each round visiting every store and thread count in \
+         turn, so that the figures a goal compares were taken side by side; the Redis, \
+         store-size and memory measurements take theirs one after another. The whole \
+         run took {:.0} s\n",
         c.budget.reps,
         c.budget.per_rep.as_secs_f64(),
         c.budget.min_ops,
+        c.budget.reps,
         run.elapsed.as_secs_f64()
     );
 
@@ -277,6 +285,13 @@ pub(crate) fn markdown(run: &Run) -> String {
                 goal.what, goal.measured, goal.target
             );
         }
+        if !run.profiles.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nThe [profiles](#profiles) at the end show where the time of a get goes \
+                 in the comparisons behind these goals."
+            );
+        }
         let _ = writeln!(md);
     }
 
@@ -285,6 +300,7 @@ pub(crate) fn markdown(run: &Run) -> String {
     threads_section(&mut md, run);
     store_size_section(&mut md, run);
     memory_section(&mut md, run);
+    profiles_section(&mut md, run);
     md
 }
 
@@ -571,4 +587,160 @@ pub(crate) fn threads_svg(run: &Run) -> String {
         log_y: false,
     }
     .render()
+}
+
+fn profiles_section(md: &mut String, run: &Run) {
+    let _ = writeln!(md, "## Profiles\n");
+    if run.config.perf.is_none() {
+        let _ = writeln!(md, "Not profiled: `kvfs-bench` ran without `--perf`.\n");
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Where the time of a get goes. Each run is a process that does only gets, under \
+         `perf record -g -e cpu-clock -c {PERIOD_NS}` (a sample every {} µs of CPU time, \
+         with its call chain), and that measures its own CPU time (user and system, \
+         `getrusage`) and wall time over the gets. A function's share of the samples \
+         times the CPU time, over the number of gets, is its CPU time per get. The \
+         sample count alone is not a time here: under emulation the sampling timer \
+         often fires late, and a late timer gives one sample for the periods it \
+         missed. The emulated CPU has no hardware counters either, so cache and TLB \
+         misses are not counted as such: their cost falls on the function that first \
+         touches the memory. kvfs's functions are named from `/proc/kallsyms`.\n",
+        PERIOD_NS / 1000
+    );
+    if run.profiles.is_empty() {
+        let _ = writeln!(
+            md,
+            "No profile was taken: they need stores named kvfs and tmpfs, and the \
+             store-size workload's namespace on kvfs.\n"
+        );
+    }
+    for c in &run.profiles {
+        comparison(md, c);
+    }
+}
+
+fn part_label(part: Part) -> &'static str {
+    match part {
+        Part::Kvfs => "kvfs",
+        Part::Kernel => "kernel",
+        Part::User => "user",
+    }
+}
+
+fn comparison(md: &mut String, c: &Comparison) {
+    let _ = writeln!(md, "### {}\n\n{}\n", c.title, c.about);
+    let (base, other) = match (&c.base, &c.other) {
+        (Ok(base), Ok(other)) => (base, other),
+        (base, other) => {
+            for (name, sampled) in [(&c.base_name, base), (&c.other_name, other)] {
+                if let Err(e) = sampled {
+                    let _ = writeln!(md, "{name}: not profiled: {e}.\n");
+                }
+            }
+            return;
+        }
+    };
+    let diff = |part| other.part_us(part) - base.part_us(part);
+    let _ = writeln!(
+        md,
+        "{}: {} gets/s; {}: {} gets/s ({:.2}x), in wall time. {} takes {:+.1} µs of CPU \
+         time per get against {} ({:.1} µs against {:.1} µs): {:+.1} µs in kvfs's \
+         functions, {:+.1} µs in the rest of the kernel and {:+.1} µs in user space.\n",
+        c.base_name,
+        rate(base.rate()),
+        c.other_name,
+        rate(other.rate()),
+        other.rate() / base.rate(),
+        c.other_name,
+        other.total_us() - base.total_us(),
+        c.base_name,
+        other.total_us(),
+        base.total_us(),
+        diff(Part::Kvfs),
+        diff(Part::Kernel),
+        diff(Part::User)
+    );
+    let _ = writeln!(
+        md,
+        "| where | {} µs/get | {} µs/get | difference |\n| --- | ---: | ---: | ---: |",
+        c.base_name, c.other_name
+    );
+    for part in Part::ALL {
+        let _ = writeln!(
+            md,
+            "| {} | {:.2} | {:.2} | {:+.2} |",
+            part.name(),
+            base.part_us(part),
+            other.part_us(part),
+            diff(part)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| all | {:.2} | {:.2} | {:+.2} |\n",
+        base.total_us(),
+        other.total_us(),
+        other.total_us() - base.total_us()
+    );
+
+    let mut callbacks: Vec<&str> = Vec::new();
+    for (name, _) in base.callbacks.iter().chain(&other.callbacks) {
+        if !callbacks.contains(&name.as_str()) {
+            callbacks.push(name);
+        }
+    }
+    if !callbacks.is_empty() {
+        let _ = writeln!(
+            md,
+            "kvfs's callbacks, with the kernel functions they call, from the call chains \
+             (`mutex_lock` under `kvfs_open` is kvfs's, for instance):\n\n\
+             | callback | {} µs/get | {} µs/get | difference |\n| --- | ---: | ---: | ---: |",
+            c.base_name, c.other_name
+        );
+        callbacks.sort_by(|x, y| other.callback_us(y).total_cmp(&other.callback_us(x)));
+        for name in callbacks {
+            let (b, o) = (base.callback_us(name), other.callback_us(name));
+            let _ = writeln!(md, "| `{name}` | {b:.2} | {o:.2} | {:+.2} |", o - b);
+        }
+        let (b, o) = (base.callbacks_us(), other.callbacks_us());
+        let _ = writeln!(md, "| all callbacks | {b:.2} | {o:.2} | {:+.2} |\n", o - b);
+    }
+
+    const TOP: usize = 15;
+    let _ = writeln!(
+        md,
+        "The {TOP} functions with the most time in either run:\n\n\
+         | function | part | {} µs/get | {} µs/get | difference |\n\
+         | --- | --- | ---: | ---: | ---: |",
+        c.base_name, c.other_name
+    );
+    for (name, part) in top_symbols(base, other, TOP) {
+        let (b, o) = (base.symbol_us(&name), other.symbol_us(&name));
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {:.2} | {:.2} | {:+.2} |",
+            name.replace('|', "/"),
+            part_label(part),
+            b,
+            o,
+            o - b
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// The `n` symbols with the most time in `a` or in `b`, most first.
+fn top_symbols(a: &Sampled, b: &Sampled, n: usize) -> Vec<(String, Part)> {
+    let mut names: Vec<(String, Part)> = Vec::new();
+    for symbol in a.symbols.iter().chain(&b.symbols) {
+        if !names.iter().any(|(name, _)| *name == symbol.name) {
+            names.push((symbol.name.clone(), symbol.part));
+        }
+    }
+    let most = |name: &str| a.symbol_us(name).max(b.symbol_us(name));
+    names.sort_by(|x, y| most(&y.0).total_cmp(&most(&x.0)));
+    names.truncate(n);
+    names
 }

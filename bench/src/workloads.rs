@@ -1,15 +1,17 @@
 //! The workloads: puts, gets, deletes and a 90/10 mix by value size; gets
 //! and puts by thread count and key layout; gets against store size; kernel
-//! memory per key; readdir of a large namespace; Redis GET and SET.
+//! memory per key; readdir of a large namespace; Redis GET and SET; and the
+//! gets that are profiled under `perf`.
 //!
 //! Each works in a namespace of its own under the store's mount point and
-//! removes what it made, except the large store of the store-size workload,
-//! which is left for the unmount to free (deleting a million keys under
-//! emulation would take as long again).
+//! removes what it made, except the large namespace of the store-size
+//! workload, which the profiles read and the unmount frees (deleting a
+//! million keys under emulation would take as long again).
 
 use crate::measure::{measure, measure_threads, Budget, Outcome, Rng, Stats};
 use crate::meminfo::MemInfo;
 use crate::ops::{self, KeyPath};
+use crate::profile::{self, Comparison, Gets, Sampled};
 use crate::redis;
 use std::fs;
 use std::io;
@@ -286,6 +288,10 @@ fn threaded(
     outcome
 }
 
+/// The namespace of the store-size workload, left in place for the profiles.
+const STORE_SIZE_DIR: &str = "by-store-size";
+
+/// Key `i` of a large namespace: `k0000000`, `k0000001`, ...
 fn big_key(dir: &Path, i: u64) -> KeyPath {
     KeyPath::new(&dir.join(format!("k{i:07}")))
 }
@@ -299,7 +305,7 @@ pub(crate) fn by_store_size(
     budget: Budget,
 ) -> Vec<StoreSizeRow> {
     let mut rows = Vec::new();
-    let dir = match fresh_dir(store, "by-store-size") {
+    let dir = match fresh_dir(store, STORE_SIZE_DIR) {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("bench: {}: {e}", store.name);
@@ -497,4 +503,162 @@ pub(crate) fn redis(client: &mut redis::Client, size: usize, budget: Budget) -> 
             outcome: get,
         },
     ]
+}
+
+/// Gets profiled under `perf` (see `profile.rs`): 1-KiB gets on kvfs and on
+/// tmpfs, and 16-B gets on kvfs from a namespace of 1000 keys and from the
+/// store-size workload's largest namespace, which must still be in place.
+/// Each side is profiled in [`PROFILE_ROUNDS`] runs, alternating with the
+/// other side's, and its runs' samples are added up.
+pub(crate) fn profiles(
+    perf: &Path,
+    stores: &[Store],
+    store_size: &[StoreSizeRow],
+) -> Vec<Comparison> {
+    const OPS: u64 = 100_000;
+    const SMALL: u64 = 1000;
+    let find = |name: &str| stores.iter().find(|s| s.name == name);
+    let mut comparisons = Vec::new();
+
+    if let (Some(kvfs), Some(tmpfs)) = (find("kvfs"), find("tmpfs")) {
+        let size = 1 << 10;
+        let gets = |store: &Store| {
+            small_namespace(store, SMALL, size).map(|dir| Gets {
+                dir,
+                keys: SMALL,
+                size,
+                ops: OPS,
+                threads: 1,
+            })
+        };
+        let (base, other) = (gets(tmpfs), gets(kvfs));
+        let (base, other) = alternate(perf, ["tmpfs", "kvfs"], base, other);
+        comparisons.push(Comparison {
+            title: "A 1-KiB get on kvfs and on tmpfs".into(),
+            about: format!(
+                "Gets of 1-KiB values at random keys of a namespace of {SMALL} keys, on \
+                 each store, {PROFILE_ROUNDS} runs of {OPS} gets each."
+            ),
+            base_name: "tmpfs".into(),
+            other_name: "kvfs".into(),
+            base,
+            other,
+        });
+        let threads = |threads| {
+            Ok(Gets {
+                dir: kvfs.root.join(PROFILE_DIR),
+                keys: SMALL,
+                size,
+                ops: OPS,
+                threads,
+            })
+        };
+        let (base, other) = alternate(perf, ["kvfs-1", "kvfs-2"], threads(1), threads(2));
+        comparisons.push(Comparison {
+            title: "A 1-KiB get on kvfs from 1 thread and from 2 threads".into(),
+            about: format!(
+                "The kvfs gets above, {PROFILE_ROUNDS} runs of {OPS} gets each, from one \
+                 thread and from two threads at once, each thread on keys of its own in \
+                 the one namespace. The time per get is CPU time, summed over the \
+                 threads, so with perfect scaling the two columns would be equal. Under \
+                 TCG a vCPU whose host thread waits for a host core still sees its clock \
+                 run, so a host short of cores shows as growth spread over every \
+                 function, and contention inside the guest as growth in the functions \
+                 that contend."
+            ),
+            base_name: "1 thread".into(),
+            other_name: "2 threads".into(),
+            base,
+            other,
+        });
+        for store in [tmpfs, kvfs] {
+            let _ = fs::remove_dir_all(store.root.join(PROFILE_DIR));
+        }
+    }
+
+    let big = store_size
+        .iter()
+        .rfind(|r| r.store == "kvfs" && r.keys > SMALL);
+    if let (Some(kvfs), Some(big)) = (find("kvfs"), big) {
+        let size = 16;
+        let small = small_namespace(kvfs, SMALL, size).map(|dir| Gets {
+            dir,
+            keys: SMALL,
+            size,
+            ops: OPS,
+            threads: 1,
+        });
+        let large = Ok(Gets {
+            dir: kvfs.root.join(STORE_SIZE_DIR),
+            keys: big.keys,
+            size,
+            ops: OPS,
+            threads: 1,
+        });
+        let (base, other) = alternate(perf, ["kvfs-small", "kvfs-big"], small, large);
+        comparisons.push(Comparison {
+            title: format!("A 16-B get on kvfs: {SMALL} keys and {} keys", big.keys),
+            about: format!(
+                "Gets of 16-B values at random keys, of a namespace of {SMALL} keys made \
+                 for this profile and of the store-size workload's namespace of {} keys, \
+                 {PROFILE_ROUNDS} runs of {OPS} gets each. Both namespaces are in the same \
+                 store at the same time, so the dentry cache holds the large one's \
+                 entries in both runs: this shows what a get pays for touching one key \
+                 among many rather than among a few.",
+                big.keys
+            ),
+            base_name: format!("{SMALL} keys"),
+            other_name: format!("{} keys", big.keys),
+            base,
+            other,
+        });
+        let _ = fs::remove_dir_all(kvfs.root.join(PROFILE_DIR));
+    }
+    comparisons
+}
+
+/// How many runs each side of a profile comparison takes.
+const PROFILE_ROUNDS: usize = 2;
+
+/// The namespace that profiles make their small sets of keys in.
+const PROFILE_DIR: &str = "profile";
+
+/// Profiles `base` and `other` in turn, [`PROFILE_ROUNDS`] times each.
+fn alternate(
+    perf: &Path,
+    labels: [&str; 2],
+    base: Result<Gets, String>,
+    other: Result<Gets, String>,
+) -> (Result<Sampled, String>, Result<Sampled, String>) {
+    let mut sides = [base, other].map(|gets| gets.map(|gets| (gets, Vec::new())));
+    for _ in 0..PROFILE_ROUNDS {
+        for (side, label) in sides.iter_mut().zip(labels) {
+            if let Ok((gets, runs)) = side {
+                runs.push(profile::sample(perf, label, gets));
+            }
+        }
+    }
+    let [base, other] =
+        sides.map(|side| side.and_then(|(_, runs)| runs.into_iter().try_fold(None, add)));
+    let done = |sum: Result<Option<Sampled>, String>| sum?.ok_or_else(|| "no run".to_string());
+    (done(base), done(other))
+}
+
+fn add(sum: Option<Sampled>, run: Result<Sampled, String>) -> Result<Option<Sampled>, String> {
+    let run = run?;
+    Ok(Some(match sum {
+        Some(sum) => sum.add(run),
+        None => run,
+    }))
+}
+
+/// A fresh namespace `profile` in `store` with `keys` keys of `size` bytes,
+/// named as [`Gets`] expects.
+fn small_namespace(store: &Store, keys: u64, size: usize) -> Result<PathBuf, String> {
+    let dir = fresh_dir(store, PROFILE_DIR).map_err(|e| e.to_string())?;
+    let value = value(size);
+    for i in 0..keys {
+        ops::put(&big_key(&dir, i), &value).map_err(|e| format!("setup: {e}"))?;
+    }
+    Ok(dir)
 }
