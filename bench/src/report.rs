@@ -54,6 +54,9 @@ struct Goal {
     measured: String,
     target: String,
     met: Option<bool>,
+    /// The same ratio for tmpfs in this run, where the goal is one that
+    /// tmpfs can be measured against too.
+    tmpfs: Option<String>,
 }
 
 impl Goal {
@@ -70,6 +73,16 @@ impl Goal {
             measured: ratio.map_or("not measured".into(), |r| format!("{r:.2}x")),
             target: format!(">= {at_least}x"),
             met: ratio.map(|r| r >= at_least),
+            tmpfs: None,
+        }
+    }
+
+    /// This goal, with tmpfs's `numerator / denominator` beside it.
+    fn with_tmpfs(self, numerator: Option<f64>, denominator: Option<f64>) -> Goal {
+        let ratio = numerator.zip(denominator).map(|(n, d)| n / d);
+        Goal {
+            tmpfs: Some(ratio.map_or("not measured".into(), |r| format!("{r:.2}x"))),
+            ..self
         }
     }
 
@@ -87,6 +100,7 @@ impl Goal {
             measured: ratio.map_or("not measured".into(), |r| format!("{r:.2}x")),
             target: target.into(),
             met: ratio.map(|r| r <= at_most),
+            tmpfs: None,
         }
     }
 }
@@ -184,16 +198,22 @@ fn goals(run: &Run) -> Vec<Goal> {
     }
     for op in [Op::Get, Op::Put] {
         for layout in [Layout::OneDir, Layout::DirPerThread] {
-            goals.push(Goal::ratio(
-                format!(
-                    "kvfs {}, 2 threads / 1 thread, {}",
-                    op.name(),
-                    layout.name()
+            goals.push(
+                Goal::ratio(
+                    format!(
+                        "kvfs {}, 2 threads / 1 thread, {}",
+                        op.name(),
+                        layout.name()
+                    ),
+                    thread_median(run, "kvfs", op, layout, 2),
+                    thread_median(run, "kvfs", op, layout, 1),
+                    1.8,
+                )
+                .with_tmpfs(
+                    thread_median(run, "tmpfs", op, layout, 2),
+                    thread_median(run, "tmpfs", op, layout, 1),
                 ),
-                thread_median(run, "kvfs", op, layout, 2),
-                thread_median(run, "kvfs", op, layout, 1),
-                1.8,
-            ));
+            );
         }
     }
     for &size in &small {
@@ -258,7 +278,7 @@ pub(crate) fn markdown(run: &Run) -> String {
     let _ = writeln!(md, "## Goals\n");
     let _ = writeln!(
         md,
-        "| goal | measured | target | result |\n| --- | --- | --- | --- |"
+        "| goal | measured | target | result | tmpfs, same ratio |\n| --- | --- | --- | --- | --- |"
     );
     let goals = goals(run);
     for goal in &goals {
@@ -269,10 +289,19 @@ pub(crate) fn markdown(run: &Run) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
-            goal.what, goal.measured, goal.target, result
+            "| {} | {} | {} | {} | {} |",
+            goal.what,
+            goal.measured,
+            goal.target,
+            result,
+            goal.tmpfs.as_deref().unwrap_or("")
         );
     }
+    let _ = writeln!(
+        md,
+        "\nThe last column is the same ratio for tmpfs in this run, where the goal has \
+         one: a measure of what the guest and its host allow any filesystem."
+    );
     let short: Vec<&Goal> = goals.iter().filter(|g| g.met != Some(true)).collect();
     if short.is_empty() {
         let _ = writeln!(md, "\nEvery goal was met in this run.\n");
