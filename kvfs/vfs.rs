@@ -147,8 +147,9 @@ impl Registration {
         };
         let flags = (1 << bindings::_slab_flag_bits__SLAB_RECLAIM_ACCOUNT)
             | (1 << bindings::_slab_flag_bits__SLAB_ACCOUNT);
-        // SAFETY: The name is a static C string; `args` is valid for the
-        // call and names a constructor for objects of the given size.
+        // The name is a static C string, and `args` names a constructor for
+        // objects of the given size.
+        // SAFETY: Both are valid for the call, as `__kmem_cache_create_args` requires.
         let cache = unsafe {
             bindings::__kmem_cache_create_args(
                 c"kvfs_inode".as_ptr().cast(),
@@ -164,8 +165,7 @@ impl Registration {
         // SAFETY: `FS_TYPE` is a static that outlives the registration.
         let result = unsafe { bindings::register_filesystem(FS_TYPE.get()) };
         if let Err(e) = kernel::error::to_result(result) {
-            // SAFETY: Without the filesystem type, nothing allocated from
-            // the cache.
+            // SAFETY: Without the filesystem type, nothing was allocated from the cache.
             unsafe { bindings::kmem_cache_destroy(cache) };
             return Err(e);
         }
@@ -176,11 +176,10 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         // No kvfs is mounted now: every super block holds a reference on the
-        // module through `FS_TYPE.owner`, so unloading waits for unmounts.
-        // SAFETY: `FS_TYPE` was registered by `Registration::new`, and the
-        // cache created there; every inode has been evicted with its super
-        // block, and `rcu_barrier` waits for the RCU callbacks that free
-        // them (`kvfs_free_inode`) before the cache goes.
+        // module through `FS_TYPE.owner`, so unloading waits for unmounts, and
+        // every inode was evicted with its super block. `rcu_barrier` waits for
+        // the RCU callbacks that free inodes (`kvfs_free_inode`).
+        // SAFETY: `FS_TYPE` and the cache are those `new` set up, and unused now.
         unsafe {
             bindings::unregister_filesystem(FS_TYPE.get());
             bindings::rcu_barrier();
@@ -330,17 +329,20 @@ fn make_kgid(gid: u32) -> bindings::kgid_t {
 /// `sb` is a kvfs super block whose `fill_super` succeeded and which has not
 /// been killed.
 unsafe fn store_of<'a>(sb: *const bindings::super_block) -> ArcBorrow<'a, Store> {
-    // SAFETY: By the invariant of `fill_super`, `s_fs_info` holds a reference
-    // to the store for as long as the super block lives.
+    // By the invariant of `fill_super`, `s_fs_info` holds a reference to the
+    // store for as long as the super block lives.
+    // SAFETY: The caller promises that the super block lives for `'a`.
     unsafe { ArcBorrow::from_raw((*sb).s_fs_info.cast::<Store>()) }
 }
 
 unsafe extern "C" fn kvfs_kill_sb(sb: *mut bindings::super_block) {
-    // SAFETY: The VFS calls `kill_sb` once, on a super block of our type;
+    // The VFS calls `kill_sb` once, on a super block of our type;
     // `kill_litter_super` drops the pinned dentries and evicts every inode.
+    // SAFETY: `sb` is a kvfs super block being killed, as that requires.
     unsafe { bindings::kill_litter_super(sb) };
-    // SAFETY: Every inode is gone, so nothing else uses the store; the
-    // reference was taken in `fill_super`, unless it failed before that.
+    // Every inode is gone, so nothing else uses the store; the reference
+    // was taken in `fill_super`, unless it failed before that.
+    // SAFETY: `sb` stays valid for the whole of `kill_sb`.
     let info = unsafe { (*sb).s_fs_info };
     if !info.is_null() {
         // SAFETY: `info` came from `Arc::into_raw` in `fill_super`.
@@ -353,8 +355,9 @@ unsafe extern "C" fn kvfs_remount(
     _flags: *mut c_int,
     data: *mut c_char,
 ) -> c_int {
-    // SAFETY: The VFS remounts a mounted kvfs super block, passing the new
-    // options, NUL-terminated, for the duration of the call.
+    // The VFS remounts a mounted kvfs super block, passing the new options,
+    // NUL-terminated, for the duration of the call.
+    // SAFETY: Those are what `store_of` and `option_text` require.
     let (store, text) = unsafe { (store_of(sb), option_text(data.cast())) };
     to_int(text.and_then(|text| {
         let mut options = store.options();
@@ -441,8 +444,9 @@ unsafe extern "C" fn kvfs_statfs(
     let blocks = limits.max_bytes.div_ceil(block);
     let free_blocks = blocks.saturating_sub(usage.bytes().div_ceil(block));
     let buf = buf.cast::<KStatfs>();
-    // SAFETY: `buf` is the caller's `struct kstatfs`, zeroed by `statfs_by_dentry`
-    // before the call, and `KStatfs` has its layout.
+    // `buf` is the caller's `struct kstatfs`, zeroed by `statfs_by_dentry`
+    // before the call.
+    // SAFETY: `KStatfs` has the layout of the `struct kstatfs` at `buf`.
     unsafe {
         (*buf).f_type = KVFS_MAGIC as c_long;
         (*buf).f_bsize = block as c_long;
@@ -490,8 +494,8 @@ static INODE_CACHE: AtomicPtr<bindings::kmem_cache> = AtomicPtr::new(null_mut())
 ///
 /// `inode` is an inode of a kvfs super block, so from `kvfs_alloc_inode`.
 unsafe fn kvfs_inode_of(inode: *const bindings::inode) -> *mut KvfsInode {
-    // SAFETY: As the caller promises, `inode` is the `inode` member of a
-    // `KvfsInode`, which sits at this offset from its start.
+    // As the caller promises, `inode` is the `inode` member of a `KvfsInode`.
+    // SAFETY: That member sits at this offset from the start of the `KvfsInode`.
     unsafe {
         inode
             .byte_sub(offset_of!(KvfsInode, inode))
@@ -501,18 +505,19 @@ unsafe fn kvfs_inode_of(inode: *const bindings::inode) -> *mut KvfsInode {
 }
 
 unsafe extern "C" fn kvfs_init_inode_once(object: *mut c_void) {
-    // SAFETY: The slab allocator constructs each new object of the inode
-    // cache once, before it is ever handed out; the VFS requires
-    // `inode_init_once` on every inode of a filesystem's own cache.
+    // The slab allocator constructs each new object of the inode cache once,
+    // before it is ever handed out; the VFS requires `inode_init_once` on
+    // every inode of a filesystem's own cache.
+    // SAFETY: `object` is a new, unused object of that cache, a `KvfsInode`.
     unsafe { bindings::inode_init_once(addr_of_mut!((*object.cast::<KvfsInode>()).inode)) };
 }
 
 unsafe extern "C" fn kvfs_alloc_inode(sb: *mut bindings::super_block) -> *mut bindings::inode {
-    // SAFETY: The VFS allocates an inode for the live super block `sb`;
-    // the cache exists from module init, before any mount, until exit,
-    // after every unmount. The allocation is charged to the caller's
-    // memory cgroup (SLAB_ACCOUNT) and listed on the super block's LRU, as
-    // `alloc_inode_sb`, a static inline function, does.
+    // The cache exists from module init, before any mount, until exit, after
+    // every unmount. The allocation is charged to the caller's memory cgroup
+    // (SLAB_ACCOUNT) and listed on the super block's LRU, as `alloc_inode_sb`,
+    // a static inline function, does.
+    // SAFETY: The VFS allocates an inode for the live super block `sb`.
     unsafe {
         let object = bindings::kmem_cache_alloc_lru_noprof(
             INODE_CACHE.load(Ordering::Acquire),
@@ -529,8 +534,9 @@ unsafe extern "C" fn kvfs_alloc_inode(sb: *mut bindings::super_block) -> *mut bi
 }
 
 unsafe extern "C" fn kvfs_free_inode(inode: *mut bindings::inode) {
-    // SAFETY: The VFS frees an inode of ours once, after eviction dropped
-    // its key and an RCU grace period passed.
+    // The VFS frees an inode of ours once, after eviction dropped its key and
+    // an RCU grace period passed.
+    // SAFETY: `inode` came from `kvfs_alloc_inode` and nobody uses it any more.
     unsafe {
         bindings::kmem_cache_free(
             INODE_CACHE.load(Ordering::Acquire),
@@ -626,8 +632,9 @@ unsafe fn make_entry(
 ) -> Result<*mut bindings::inode> {
     // SAFETY: `dir` belongs to a mounted kvfs, so its store is set up.
     let inode = unsafe { new_inode((*dir).i_sb, dir, mode, idmap) }?;
-    // SAFETY: `dentry` is negative and `inode` is new; the extra reference
-    // pins the dentry until unlink or unmount (`kill_litter_super`).
+    // The extra reference pins the dentry until unlink or unmount
+    // (`kill_litter_super`).
+    // SAFETY: `dentry` is a negative child of the locked `dir`; `inode` is new.
     unsafe {
         bindings::d_instantiate(dentry, inode);
         bindings::lockref_get(addr_of_mut!((*dentry).d_lockref));
@@ -676,9 +683,9 @@ unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
         (entry, (*inode).i_mode)
     };
     if is_regular(mode.into()) {
-        // SAFETY: A kvfs inode; by the invariant of `new_inode` its key is
-        // set up while `has_key` is true, and nobody uses it any more. It
-        // is dropped in place, where it was pinned.
+        // By the invariant of `new_inode`, a regular file's key is set up while
+        // `has_key` is true; it is dropped in place, where it was pinned.
+        // SAFETY: A kvfs inode being evicted, whose key nobody uses any more.
         unsafe {
             let object = kvfs_inode_of(inode);
             if (*object).has_key {
@@ -687,9 +694,9 @@ unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
             }
         }
     } else if !entry.is_null() {
-        // SAFETY: By the invariant of `new_inode`, a directory's
-        // `i_private` held a reference from `Arc::into_raw`; this gives it
-        // back.
+        // By the invariant of `new_inode`, a directory's `i_private` held a
+        // reference from `Arc::into_raw`.
+        // SAFETY: This gives that reference back, once, at eviction.
         drop(unsafe { Arc::from_raw(entry.cast::<Namespace>()) });
     }
 }
@@ -700,8 +707,9 @@ unsafe extern "C" fn kvfs_evict_inode(inode: *mut bindings::inode) {
 ///
 /// `inode` is a regular file of kvfs and stays alive for `'a`.
 unsafe fn key_of<'a>(inode: *const bindings::inode) -> &'a Key {
-    // SAFETY: By the invariant of `new_inode`, a regular file's key is set
-    // up beside it until the inode is evicted, which the caller rules out.
+    // By the invariant of `new_inode`, a regular file's key is set up beside
+    // it until the inode is evicted.
+    // SAFETY: The caller rules out eviction for `'a`.
     unsafe { (*kvfs_inode_of(inode)).key.assume_init_ref() }
 }
 
@@ -712,10 +720,11 @@ unsafe fn key_of<'a>(inode: *const bindings::inode) -> &'a Key {
 ///
 /// `inode` is a live kvfs inode.
 unsafe fn publish_commit(inode: *mut bindings::inode, len: usize) {
-    // SAFETY: `i_size` is an aligned 64-bit field; readers use
-    // `i_size_read`, which on 64-bit is an acquire load, so this release
-    // store is exactly `i_size_write`. Commits are serialised by the key's
-    // mutex, so sizes are published in commit order.
+    // `i_size` is an aligned 64-bit field; readers use `i_size_read`, which on
+    // 64-bit is an acquire load, so this release store is exactly
+    // `i_size_write`. Commits are serialised by the key's mutex, so sizes are
+    // published in commit order.
+    // SAFETY: The caller promises a live kvfs inode.
     unsafe {
         let size = addr_of_mut!((*inode).i_size).cast::<AtomicI64>();
         (*size).store(len as i64, Ordering::Release);
@@ -748,8 +757,9 @@ unsafe extern "C" fn kvfs_setattr(
     dentry: *mut bindings::dentry,
     attr: *mut bindings::iattr,
 ) -> c_int {
-    // SAFETY: The VFS calls `setattr` on a positive dentry of ours with the
-    // inode locked, and the attributes to change.
+    // The VFS calls `setattr` on a positive dentry of ours with the inode
+    // locked, and the attributes to change.
+    // SAFETY: Those are what `setattr` requires.
     to_int(unsafe { setattr(idmap, dentry, attr) })
 }
 
@@ -767,8 +777,9 @@ unsafe fn setattr(
 ) -> Result {
     // SAFETY: As the caller promises.
     let (inode, valid, size) = unsafe { ((*dentry).d_inode, (*attr).ia_valid, (*attr).ia_size) };
-    // SAFETY: As the caller promises; this checks permissions and limits
-    // (`s_maxbytes`, RLIMIT_FSIZE) of a size change.
+    // This checks permissions and limits (`s_maxbytes`, RLIMIT_FSIZE) of a
+    // size change.
+    // SAFETY: As the caller promises.
     kernel::error::to_result(unsafe { bindings::setattr_prepare(idmap, dentry, attr) })?;
 
     if valid & bindings::ATTR_SIZE != 0 && valid & bindings::ATTR_OPEN == 0 {
@@ -777,8 +788,9 @@ unsafe fn setattr(
             // SAFETY: `inode` is alive while the VFS holds the dentry.
             unsafe { publish_commit(inode, len) }
         };
-        // SAFETY: A size change comes only for a regular file, whose inode
-        // the VFS keeps alive during the call.
+        // A size change comes only for a regular file, whose inode the VFS
+        // keeps alive during the call.
+        // SAFETY: So `inode` is a live regular file of kvfs.
         let key = unsafe { key_of(inode) };
         // SAFETY: `ia_file` is set with ATTR_FILE, for ftruncate.
         let file = unsafe { (*attr).ia_file };
@@ -796,8 +808,9 @@ unsafe fn setattr(
         // SAFETY: As the caller promises; `attr` is the caller's to adjust.
         unsafe { (*attr).ia_valid &= !(bindings::ATTR_MTIME | bindings::ATTR_CTIME) };
     }
-    // SAFETY: As the caller promises; copies mode, owner and times. Size
-    // changes were handled above and are not copied by `setattr_copy`.
+    // Copies mode, owner and times. Size changes were handled above and are
+    // not copied by `setattr_copy`.
+    // SAFETY: As the caller promises.
     unsafe { bindings::setattr_copy(idmap, inode, attr) };
     Ok(())
 }
@@ -835,8 +848,8 @@ impl Handle<'_> {
 ///
 /// `file` is a live file.
 unsafe fn is_writer(file: *const bindings::file) -> bool {
-    // SAFETY: As the caller promises; `f_mode`'s FMODE_WRITE is set at open
-    // and never changed.
+    // `f_mode`'s FMODE_WRITE is set at open and never changed.
+    // SAFETY: As the caller promises, `file` is live.
     unsafe { (*file).f_mode & FMODE_WRITE != 0 }
 }
 
@@ -847,9 +860,9 @@ unsafe fn is_writer(file: *const bindings::file) -> bool {
 /// `file` is an open kvfs regular file, between `kvfs_open` and
 /// `kvfs_release`, for the whole of `'a`.
 unsafe fn handle_of<'a>(file: *mut bindings::file) -> Handle<'a> {
-    // SAFETY: As the caller promises; by the invariant of `kvfs_open`,
-    // `private_data` holds what the open mode tells until release, and
-    // release is after `'a`.
+    // By the invariant of `kvfs_open`, `private_data` holds what the open
+    // mode tells until release, and release is after `'a`.
+    // SAFETY: As the caller promises.
     unsafe {
         let data = (*file).private_data;
         if is_writer(file) {
@@ -861,8 +874,8 @@ unsafe fn handle_of<'a>(file: *mut bindings::file) -> Handle<'a> {
 }
 
 unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: The VFS opens a regular file of ours; both pointers are valid
-    // and the file is not yet visible to anyone else.
+    // Both pointers are valid and the file is not yet visible to anyone else.
+    // SAFETY: The VFS opens a regular file of ours.
     let (key, writing, f_flags) = unsafe { (key_of(inode), is_writer(file), (*file).f_flags) };
     let data: *mut c_void = if writing {
         let mode = if f_flags & bindings::O_APPEND != 0 {
@@ -872,9 +885,9 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
         };
         let truncate = f_flags & bindings::O_TRUNC != 0;
         match Writer::open(key, mode, truncate) {
-            // SAFETY: The writer is only ever used in place through
-            // `handle_of` and dropped in place by `kvfs_release`, so taking
-            // it out of its `Pin` never moves it.
+            // The writer is only ever used in place through `handle_of` and
+            // dropped in place by `kvfs_release`.
+            // SAFETY: So taking it out of its `Pin` never moves it.
             Ok(writer) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(writer) }).cast(),
             Err(e) => return e.to_errno(),
         }
@@ -893,10 +906,12 @@ unsafe extern "C" fn kvfs_open(inode: *mut bindings::inode, file: *mut bindings:
 ///
 /// `file` is an open kvfs regular file.
 unsafe fn commit(file: *mut bindings::file) -> Result {
-    // SAFETY: As the caller promises; an open file keeps its inode, and so
-    // its key, alive.
-    let (handle, inode, key) =
-        unsafe { (handle_of(file), (*file).f_inode, key_of((*file).f_inode)) };
+    // An open file keeps its inode, and so its key, alive.
+    // SAFETY: As the caller promises.
+    let (handle, inode, key) = unsafe {
+        let inode = (*file).f_inode;
+        (handle_of(file), inode, key_of(inode))
+    };
     match handle {
         Handle::Writer(writer) => writer.commit(key, &mut |len| {
             // SAFETY: An open file keeps its inode alive.
@@ -907,8 +922,9 @@ unsafe fn commit(file: *mut bindings::file) -> Result {
 }
 
 unsafe extern "C" fn kvfs_flush(file: *mut bindings::file, _id: bindings::fl_owner_t) -> c_int {
-    // SAFETY: `flush` is called on every close of a descriptor of an open
-    // file of ours, and the closing descriptor still holds a reference.
+    // `flush` is called on every close of a descriptor of an open file of
+    // ours, and the closing descriptor still holds a reference.
+    // SAFETY: So the file and its `f_count` are live.
     let (handle, count) = unsafe {
         let count = addr_of_mut!((*file).f_count).cast::<AtomicI64>();
         (handle_of(file), (*count).load(Ordering::Relaxed))
@@ -952,11 +968,11 @@ unsafe extern "C" fn kvfs_release(
     // without a close that saw itself last: two holders closed at once, or
     // a descriptor was in flight over a socket. Nobody is left to see an
     // error, so this commit is silent.
-    // SAFETY: The VFS releases an open file of ours once, after its last
-    // use.
+    // SAFETY: The VFS releases an open file of ours once, after its last use.
     let _ = unsafe { commit(file) };
-    // SAFETY: By the invariant of `kvfs_open`, `private_data` owns what the
-    // open mode tells, and nothing uses the file after release.
+    // By the invariant of `kvfs_open`, `private_data` owns what the open
+    // mode tells.
+    // SAFETY: Nothing uses the file after release, so this takes that back.
     unsafe {
         let data = (*file).private_data;
         if is_writer(file) {
@@ -973,23 +989,23 @@ struct IoVec(*mut bindings::iov_iter);
 
 impl IoVec {
     fn count(&self) -> usize {
-        // SAFETY: `self.0` is the live iterator of the current call (see the
-        // constructors' callers); `count` is in the anonymous struct that
-        // is the active member for every iterator kind kvfs is given.
+        // `self.0` is the live iterator of the current call (see the
+        // constructors' callers).
+        // SAFETY: `count` is in the anonymous struct active for every kind kvfs gets.
         unsafe { (*self.0).__bindgen_anon_1.__bindgen_anon_1.as_ref().count }
     }
 
     /// Copies `bytes` into the iterator; returns the count copied.
     fn copy_to(&mut self, bytes: &[u8]) -> usize {
-        // SAFETY: `bytes` is valid for reads of its length; the iterator is
-        // live and checks the user addresses it copies to.
+        // The iterator is live and checks the user addresses it copies to.
+        // SAFETY: `bytes` is valid for reads of its length.
         unsafe { bindings::_copy_to_iter(bytes.as_ptr().cast(), bytes.len(), self.0) }
     }
 
     /// Fills `bytes` from the iterator; returns the count copied.
     fn copy_from(&mut self, bytes: &mut [u8]) -> usize {
-        // SAFETY: `bytes` is valid for writes of its length; the iterator is
-        // live and checks the user addresses it copies from.
+        // The iterator is live and checks the user addresses it copies from.
+        // SAFETY: `bytes` is valid for writes of its length.
         unsafe { bindings::_copy_from_iter(bytes.as_mut_ptr().cast(), bytes.len(), self.0) }
     }
 }
@@ -998,8 +1014,9 @@ unsafe extern "C" fn kvfs_read_iter(
     iocb: *mut bindings::kiocb,
     to: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: The VFS reads an open file of ours through a live kiocb and
-    // iterator, for the duration of the call.
+    // The VFS reads an open file of ours through a live kiocb and iterator,
+    // for the duration of the call.
+    // SAFETY: So the kiocb, its file and the file's handle are live.
     let (handle, pos) = unsafe { (handle_of((*iocb).ki_filp), (*iocb).ki_pos) };
     let Ok(pos) = u64::try_from(pos) else {
         return EINVAL.to_errno() as isize;
@@ -1027,9 +1044,10 @@ unsafe extern "C" fn kvfs_write_iter(
     iocb: *mut bindings::kiocb,
     from: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: The VFS writes an open file of ours through a live kiocb and
-    // iterator, for the duration of the call.
-    // An open file keeps its inode, and so its key, alive.
+    // The VFS writes an open file of ours through a live kiocb and iterator,
+    // for the duration of the call; an open file keeps its inode, and so its
+    // key, alive.
+    // SAFETY: So the kiocb, its file, the file's handle and its key are live.
     let (handle, key, pos, flags) = unsafe {
         let file = (*iocb).ki_filp;
         (
@@ -1064,9 +1082,9 @@ unsafe extern "C" fn kvfs_llseek(
     offset: bindings::loff_t,
     whence: c_int,
 ) -> bindings::loff_t {
-    // SAFETY: The VFS seeks an open file of ours. SEEK_END and SEEK_DATA
-    // are relative to the value this descriptor sees, not to the inode's
-    // size, so that a reader keeps seeing one version.
+    // SEEK_END and SEEK_DATA are relative to the value this descriptor sees,
+    // not to the inode's size, so that a reader keeps seeing one version.
+    // SAFETY: The VFS seeks an open file of ours.
     unsafe {
         let eof = handle_of(file).len() as bindings::loff_t;
         let max = (*(*(*file).f_inode).i_sb).s_maxbytes;

@@ -343,8 +343,8 @@ pub(crate) fn child(args: &[String]) -> ExitCode {
 /// User and system time of this process so far, all threads.
 fn cpu_seconds() -> f64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is valid for writes of a `rusage`, which `getrusage`
-    // fills; RUSAGE_SELF cannot fail.
+    // `getrusage` fills the `rusage`, and with RUSAGE_SELF it cannot fail.
+    // SAFETY: `usage` is valid for writes of a `rusage`.
     let usage = unsafe {
         libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
         usage.assume_init()

@@ -70,8 +70,7 @@ enum Commit {
 /// Closes `file` and returns what close(2) said, which is where a put
 /// whose writes are still pending commits.
 fn close(file: File) -> std::io::Result<()> {
-    // SAFETY: `into_raw_fd` gives up the descriptor, which is closed here
-    // exactly once.
+    // SAFETY: `into_raw_fd` gives the descriptor up; it is closed here, once.
     if unsafe { libc::close(file.into_raw_fd()) } == 0 {
         Ok(())
     } else {

@@ -335,8 +335,8 @@ impl Mount {
     pub fn unmount(self) -> io::Result<()> {
         self.try_unmount()?;
         let unmounted = ManuallyDrop::new(self);
-        // SAFETY: `unmounted` is never dropped or used again, so `dir` is
-        // moved out of it exactly once.
+        // `unmounted` is never dropped or used again.
+        // SAFETY: So `dir` is moved out of it exactly once.
         let dir = unsafe { std::ptr::read(&unmounted.dir) };
         dir.close()
     }
@@ -383,8 +383,7 @@ pub fn assert_errno<T: Debug>(result: io::Result<T>, errno: i32, context: impl D
 /// close, and dropping a `File` would throw the commit's error away.
 pub fn close(file: File) -> io::Result<()> {
     let fd = file.into_raw_fd();
-    // SAFETY: `fd` was just taken out of a `File`, so it is open and nothing
-    // else owns it.
+    // SAFETY: `fd` was just taken out of a `File`: it is open, and nobody else owns it.
     if unsafe { libc::close(fd) } == 0 {
         Ok(())
     } else {

@@ -42,8 +42,7 @@ impl Pages {
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             )
         };
-        // SAFETY: An anonymous mapping at an address the kernel chooses
-        // touches no existing memory.
+        // SAFETY: An anonymous mapping where the kernel chooses touches no existing memory.
         let addr = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, -1, 0) };
         assert_ne!(
             addr,
@@ -60,8 +59,7 @@ impl Pages {
     /// Makes page `index` and every page after it inaccessible.
     fn protect_from(&self, index: usize) {
         let offset = index * page_size();
-        // SAFETY: The range lies inside this mapping, which no Rust
-        // reference points into.
+        // SAFETY: The range lies inside this mapping, which no Rust reference points into.
         let rc = unsafe {
             libc::mprotect(
                 self.addr.add(offset).cast(),
@@ -75,8 +73,8 @@ impl Pages {
     /// The bytes of the first `pages` pages, which must be accessible.
     fn accessible(&mut self, pages: usize) -> &mut [u8] {
         assert!(pages * page_size() <= self.len);
-        // SAFETY: The caller asks only for pages it has not protected; the
-        // mapping lives as long as `self` and is borrowed mutably from it.
+        // The caller asks only for pages it has not protected.
+        // SAFETY: The mapping lives as long as `self` and is borrowed mutably from it.
         unsafe { std::slice::from_raw_parts_mut(self.addr, pages * page_size()) }
     }
 }
@@ -90,8 +88,8 @@ impl Drop for Pages {
 
 /// Calls write(2) with a raw buffer address, which the kernel checks.
 fn write_raw(file: &File, addr: *const u8, len: usize) -> io::Result<usize> {
-    // SAFETY: write(2) only reads user memory through the kernel's checked
-    // copies; an inaccessible address fails with EFAULT and touches nothing.
+    // An inaccessible address fails with EFAULT and touches nothing.
+    // SAFETY: write(2) reads user memory only through the kernel's checked copies.
     let n = unsafe { libc::write(file.as_raw_fd(), addr.cast(), len) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
@@ -105,9 +103,8 @@ fn pwrite_raw(file: &File, addr: *const u8, len: usize, offset: i64) -> io::Resu
 
 /// Calls read(2) with a raw buffer address, which the kernel checks.
 fn read_raw(file: &File, addr: *mut u8, len: usize) -> io::Result<usize> {
-    // SAFETY: read(2) only writes user memory through the kernel's checked
-    // copies, and the callers pass inaccessible pages, which no Rust
-    // reference points into.
+    // The callers pass inaccessible pages, which no Rust reference points into.
+    // SAFETY: read(2) writes user memory only through the kernel's checked copies.
     let n = unsafe { libc::read(file.as_raw_fd(), addr.cast(), len) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
@@ -224,8 +221,8 @@ fn close_all_but(keep: &[RawFd]) {
     let mut first = 3;
     for fd in keep.into_iter().chain([u32::MAX]) {
         if fd > first {
-            // SAFETY: close_range(2) only closes descriptors; none of the
-            // closed ones is used by the child afterwards.
+            // None of the descriptors closed here is used by the child afterwards.
+            // SAFETY: close_range(2) only closes descriptors.
             unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0) };
         }
         first = fd.saturating_add(1);
@@ -669,13 +666,16 @@ fn a_store_stays_consistent_when_its_writers_memory_cgroup_runs_out() {
     // SAFETY: `pipe` is a writable array of two descriptors.
     let rc = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
     assert_eq!(rc, 0, "pipe2: {}", io::Error::last_os_error());
-    // SAFETY: pipe2(2) just made both descriptors, and nothing else owns
-    // them.
-    let (mut reports, report_writer) =
-        unsafe { (File::from_raw_fd(pipe[0]), File::from_raw_fd(pipe[1])) };
+    let (mut reports, report_writer) = (
+        // SAFETY: pipe2(2) just made this descriptor, and nothing else owns it.
+        unsafe { File::from_raw_fd(pipe[0]) },
+        // SAFETY: Likewise for the write end.
+        unsafe { File::from_raw_fd(pipe[1]) },
+    );
 
-    // SAFETY: The child runs only `put_until_it_fails`, which makes system
-    // calls and fills memory it already owns, then exits with _exit(2).
+    // The child runs only `put_until_it_fails`, which makes system calls and
+    // fills memory it already owns, then exits with _exit(2).
+    // SAFETY: So the child uses only what is safe after forking a threaded process.
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork: {}", io::Error::last_os_error());
     if child == 0 {
@@ -781,14 +781,13 @@ fn put_until_it_fails(procs: &File, reports: &File, paths: &[CString], value: &m
         let mut bytes = [0u8; REPORT_LEN];
         bytes[..4].copy_from_slice(&(index as u32).to_le_bytes());
         bytes[4..].copy_from_slice(&errno.to_le_bytes());
-        // SAFETY: `bytes` is readable for its length; a pipe write of 8
-        // bytes is atomic.
+        // A pipe write of 8 bytes is atomic.
+        // SAFETY: `bytes` is readable for its length.
         unsafe { libc::write(reports.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
     };
     let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    // SAFETY: Every call below is a system call on descriptors and strings
-    // the child owns; `_exit` ends the child without running the parent's
-    // destructors.
+    // `_exit` ends the child without running the parent's destructors.
+    // SAFETY: Every call below is a system call on what the child owns.
     unsafe {
         // Writing 0 to cgroup.procs moves the writing process.
         if libc::write(procs.as_raw_fd(), c"0".as_ptr().cast(), 1) != 1 {

@@ -272,8 +272,7 @@ fn statvfs(path: &Path) -> libc::statvfs {
     let path = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: All-zero bytes are a valid `statvfs`, a plain C structure.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `stat` is writable; both outlive
-    // the call.
+    // SAFETY: `path` is NUL-terminated and `stat` writable; both outlive the call.
     let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
     assert_eq!(rc, 0, "statvfs: {}", io::Error::last_os_error());
     stat

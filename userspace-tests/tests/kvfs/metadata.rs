@@ -222,8 +222,8 @@ fn utimensat_sets_the_times() {
         },
     ];
     let path = CString::new(k.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `path` is NUL-terminated and `times` holds the two timespecs
-    // utimensat reads; both outlive the call.
+    // `times` holds the two timespecs that utimensat reads.
+    // SAFETY: `path` is NUL-terminated; it and `times` outlive the call.
     let ret = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
     assert_eq!(ret, 0, "utimensat: {}", std::io::Error::last_os_error());
 

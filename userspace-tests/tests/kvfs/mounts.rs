@@ -16,8 +16,8 @@ use std::process::Command;
 fn mount_syscall(dir: &Path, flags: libc::c_ulong, options: &str) -> io::Result<()> {
     let target = CString::new(dir.as_os_str().as_bytes()).unwrap();
     let options = CString::new(options).unwrap();
-    // SAFETY: Every pointer is a NUL-terminated string that outlives the
-    // call; mount(2) only reads them.
+    // mount(2) only reads the strings.
+    // SAFETY: Every pointer is a NUL-terminated string that outlives the call.
     let rc = unsafe {
         libc::mount(
             c"kvfs".as_ptr(),

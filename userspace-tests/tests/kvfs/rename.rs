@@ -15,8 +15,8 @@ use std::thread;
 fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let from = CString::new(from.as_os_str().as_bytes()).unwrap();
     let to = CString::new(to.as_os_str().as_bytes()).unwrap();
-    // SAFETY: both paths are NUL-terminated strings that outlive the call,
-    // and renameat2 reads nothing else from this process's memory.
+    // renameat2 reads nothing else from this process's memory.
+    // SAFETY: Both paths are NUL-terminated strings that outlive the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_renameat2,

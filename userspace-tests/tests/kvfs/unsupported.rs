@@ -32,8 +32,8 @@ fn mmap_of_a_key_fails_with_enodev() {
         (libc::MAP_SHARED, "MAP_SHARED"),
         (libc::MAP_PRIVATE, "MAP_PRIVATE"),
     ] {
-        // SAFETY: A new mapping at an address of the kernel's choosing
-        // touches no memory of this process; it is unmapped if made.
+        // The mapping is unmapped if it is made.
+        // SAFETY: A new mapping where the kernel chooses touches no memory of ours.
         let map = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -118,8 +118,8 @@ fn setting_an_xattr_fails_with_eopnotsupp() {
     for entry in ["k", "sub"] {
         let path = c_path(&ns.key(entry));
         let value = b"v";
-        // SAFETY: The path and name are NUL-terminated and `value` is valid
-        // for reads of its length; all outlive the call.
+        // `value` is valid for reads of its length.
+        // SAFETY: The path and name are NUL-terminated; all three outlive the call.
         let rc = unsafe {
             libc::setxattr(
                 path.as_ptr(),
