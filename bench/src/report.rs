@@ -745,8 +745,7 @@ fn comparison(md: &mut String, c: &Comparison) {
          | --- | --- | ---: | ---: | ---: |",
         c.base_name, c.other_name
     );
-    for (name, part) in top_symbols(base, other, TOP) {
-        let (b, o) = (base.symbol_us(&name), other.symbol_us(&name));
+    for (name, part, b, o) in top_symbols(base, other, TOP) {
         let _ = writeln!(
             md,
             "| `{}` | {} | {:.2} | {:.2} | {:+.2} |",
@@ -760,16 +759,17 @@ fn comparison(md: &mut String, c: &Comparison) {
     let _ = writeln!(md);
 }
 
-/// The `n` symbols with the most time in `a` or in `b`, most first.
-fn top_symbols(a: &Sampled, b: &Sampled, n: usize) -> Vec<(String, Part)> {
-    let mut names: Vec<(String, Part)> = Vec::new();
+/// The `n` symbols with the most time in `a` or in `b`, most first, with
+/// their times per get in each.
+fn top_symbols(a: &Sampled, b: &Sampled, n: usize) -> Vec<(String, Part, f64, f64)> {
+    let mut rows: Vec<(String, Part, f64, f64)> = Vec::new();
     for symbol in a.symbols.iter().chain(&b.symbols) {
-        if !names.iter().any(|(name, _)| *name == symbol.name) {
-            names.push((symbol.name.clone(), symbol.part));
+        if !rows.iter().any(|(name, ..)| *name == symbol.name) {
+            let (in_a, in_b) = (a.symbol_us(&symbol.name), b.symbol_us(&symbol.name));
+            rows.push((symbol.name.clone(), symbol.part, in_a, in_b));
         }
     }
-    let most = |name: &str| a.symbol_us(name).max(b.symbol_us(name));
-    names.sort_by(|x, y| most(&y.0).total_cmp(&most(&x.0)));
-    names.truncate(n);
-    names
+    rows.sort_by(|x, y| y.2.max(y.3).total_cmp(&x.2.max(x.3)));
+    rows.truncate(n);
+    rows
 }

@@ -638,18 +638,15 @@ fn alternate(
             }
         }
     }
-    let [base, other] =
-        sides.map(|side| side.and_then(|(_, runs)| runs.into_iter().try_fold(None, add)));
-    let done = |sum: Result<Option<Sampled>, String>| sum?.ok_or_else(|| "no run".to_string());
-    (done(base), done(other))
-}
-
-fn add(sum: Option<Sampled>, run: Result<Sampled, String>) -> Result<Option<Sampled>, String> {
-    let run = run?;
-    Ok(Some(match sum {
-        Some(sum) => sum.add(run),
-        None => run,
-    }))
+    sides
+        .map(|side| {
+            let (_, runs) = side?;
+            let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
+            runs.into_iter()
+                .reduce(Sampled::add)
+                .ok_or_else(|| "no run".to_string())
+        })
+        .into()
 }
 
 /// A fresh namespace `profile` in `store` with `keys` keys of `size` bytes,
